@@ -1,0 +1,327 @@
+"""The Cognito gateway: the boto3 client, SECRET_HASH, and the translation of botocore's errors.
+
+botocore is imported here and nowhere else. Every Cognito failure leaves this module as one of the
+``app.errors`` types, so views and services only ever see the service's own vocabulary.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+
+from app import errors
+from app.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    """Base64(HMAC-SHA256(key=client secret, message=username + client id)), as Cognito defines it.
+
+    ``username`` must be exactly the Username sent in the same call.
+    """
+    digest = hmac.new(
+        client_secret.encode("utf-8"),
+        (username + client_id).encode("utf-8"),
+        hashlib.sha256,
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """What Cognito's advanced security learns about the person behind a request."""
+
+    ip_address: str | None = None
+    encoded_data: str | None = None
+
+    def as_cognito(self) -> dict[str, str]:
+        data = {"IpAddress": self.ip_address, "EncodedData": self.encoded_data}
+        return {key: value for key, value in data.items() if value}
+
+
+@dataclass(frozen=True)
+class CodeDelivery:
+    """Where Cognito sent a confirmation code; ``destination`` arrives already masked."""
+
+    destination: str | None
+    medium: str | None
+    attribute: str | None
+
+    @classmethod
+    def from_cognito(cls, details: Mapping[str, str] | None) -> CodeDelivery | None:
+        if not details:
+            return None
+        return cls(
+            destination=details.get("Destination"),
+            medium=details.get("DeliveryMedium"),
+            attribute=details.get("AttributeName"),
+        )
+
+
+@dataclass(frozen=True)
+class SignUpResult:
+    user_confirmed: bool
+    user_sub: str
+    code_delivery: CodeDelivery | None
+
+
+# Cognito's policy messages ("Password did not conform with policy: Password must have symbol
+# characters") become our own words: a client sees what to change, never upstream text.
+_PASSWORD_RULES = (
+    (re.compile(r"long enough|length", re.I), "Use a longer password."),
+    (re.compile(r"uppercase", re.I), "Add an uppercase letter."),
+    (re.compile(r"lowercase", re.I), "Add a lowercase letter."),
+    (re.compile(r"numeric|number", re.I), "Add a number."),
+    (re.compile(r"symbol", re.I), "Add a symbol, such as ! or %."),
+    (re.compile(r"reuse|previous", re.I), "Choose a password you have not used before."),
+)
+_PASSWORD_POLICY_FALLBACK = "This password does not meet the password policy."
+
+# Errors that mean our deployment is wrong (bad client id, secret, pool or roles): the user can do
+# nothing about them, the operator must, so they are logged loudly and answered with a 502.
+_MISCONFIGURATION = frozenset(
+    {
+        "NotAuthorizedException",
+        "ResourceNotFoundException",
+        "InvalidSmsRoleAccessPolicyException",
+        "InvalidSmsRoleTrustRelationshipException",
+        "InvalidEmailRoleAccessPolicyException",
+        "OperationNotEnabledException",
+        "UnexpectedLambdaException",
+        "InvalidLambdaResponseException",
+        "InvalidUserPoolConfigurationException",
+    }
+)
+
+# How long a client should wait after Cognito throttled us. Cognito sends no Retry-After of its
+# own; one second matches botocore's throttling back-off base.
+THROTTLE_RETRY_AFTER_SECONDS = 1
+QUOTA_RETRY_AFTER_SECONDS = 60
+
+
+def password_messages(cognito_message: str) -> list[str]:
+    """Readable hints for an InvalidPassword message, one per policy rule it mentions."""
+    hints = [hint for pattern, hint in _PASSWORD_RULES if pattern.search(cognito_message)]
+    return hints or [_PASSWORD_POLICY_FALLBACK]
+
+
+def translate_client_error(
+    operation: str, error: ClientError, sent_fields: Mapping[str, str]
+) -> errors.APIError:
+    """The service's answer to a Cognito error response.
+
+    ``sent_fields`` maps our request field names to the Cognito attribute names we sent, so an
+    InvalidParameter that mentions one of them can be reported on that field.
+    """
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "") or ""
+
+    if code == "UsernameExistsException":
+        return errors.UsernameTaken(fields={"username": [errors.UsernameTaken.description]})
+    if code == "AliasExistsException":
+        return errors.UsernameTaken(
+            "Another account already uses this email address or phone number.",
+            fields={"email": ["Another account already uses this email address or phone number."]},
+        )
+    if code == "InvalidPasswordException":
+        return errors.InvalidFields(fields={"password": password_messages(message)})
+    if code == "CodeMismatchException":
+        return errors.CodeMismatch(fields={"code": [errors.CodeMismatch.description]})
+    if code == "ExpiredCodeException":
+        return errors.CodeExpired(fields={"code": [errors.CodeExpired.description]})
+    if code == "UserNotFoundException":
+        return errors.UserNotFound(fields={"username": [errors.UserNotFound.description]})
+    if code == "TooManyFailedAttemptsException":
+        return errors.TooManyAttempts(retry_after=QUOTA_RETRY_AFTER_SECONDS)
+    if code == "UserLambdaValidationException":
+        return errors.SignupRejected()
+    if code == "ForbiddenException":
+        return errors.Forbidden()
+    if code == "TooManyRequestsException":
+        return errors.UpstreamThrottled(retry_after=THROTTLE_RETRY_AFTER_SECONDS)
+    if code == "LimitExceededException":
+        if operation == "SignUp":
+            # The email/SMS quota can run out after the user was created: the account may exist.
+            return errors.CodeDeliveryLimited(retry_after=QUOTA_RETRY_AFTER_SECONDS)
+        return errors.UpstreamThrottled(retry_after=QUOTA_RETRY_AFTER_SECONDS)
+    if code == "CodeDeliveryFailureException":
+        return errors.CodeDeliveryFailed()
+    if _is_already_confirmed(code, message):
+        return errors.AlreadyConfirmed()
+    if code == "InvalidParameterException":
+        named = [
+            field
+            for field, attribute in sent_fields.items()
+            if re.search(rf"(?<![\w:]){re.escape(attribute)}(?![\w:])", message)
+        ]
+        return errors.InvalidFields(
+            fields={field: ["The user pool does not accept this value."] for field in named}
+        )
+    if code in _MISCONFIGURATION:
+        logger.error(
+            "Cognito refused %s with %s: check COGNITO_* settings and the pool (%s)",
+            operation,
+            code,
+            message,
+        )
+        return errors.UpstreamError()
+    logger.error("Cognito %s failed with %s", operation, code or "an unknown error")
+    return errors.UpstreamError()
+
+
+def _is_already_confirmed(code: str, message: str) -> bool:
+    # ConfirmSignUp says NotAuthorized ("Current status is CONFIRMED") and ResendConfirmationCode
+    # says InvalidParameter ("User is already confirmed"): the message is the only tell.
+    return code in {"NotAuthorizedException", "InvalidParameterException"} and bool(
+        re.search(r"already confirmed|status is CONFIRMED", message, re.I)
+    )
+
+
+class CognitoGateway:
+    """The three unauthenticated sign-up calls, made with SECRET_HASH and UserContextData.
+
+    One instance per process: the boto3 client is thread-safe once created.
+    """
+
+    def __init__(self, client: Any, *, client_id: str, client_secret: str) -> None:
+        self._client = client
+        self._client_id = client_id
+        self._client_secret = client_secret
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CognitoGateway:
+        # No endpoint_url here: boto3 resolves AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER itself.
+        client = boto3.session.Session().client(
+            "cognito-idp",
+            region_name=settings.aws_region,
+            config=BotoConfig(
+                connect_timeout=settings.cognito_timeout_seconds,
+                read_timeout=settings.cognito_timeout_seconds,
+                # One attempt: a retried SignUp can create the user and then meet UsernameExists,
+                # and a retried resend sends a second code. Clients retry on our 503 instead.
+                retries={"mode": "standard", "total_max_attempts": 1},
+                max_pool_connections=settings.cognito_max_connections,
+                user_agent_extra="signup-service",
+            ),
+        )
+        return cls(
+            client,
+            client_id=settings.cognito_client_id,
+            client_secret=settings.cognito_client_secret.reveal(),
+        )
+
+    def sign_up(
+        self,
+        *,
+        username: str,
+        password: str,
+        attributes: Mapping[str, str],
+        validation_data: Mapping[str, str],
+        client_metadata: Mapping[str, str],
+        analytics_endpoint_id: str | None,
+        context: UserContext,
+    ) -> SignUpResult:
+        params: dict[str, Any] = {
+            **self._identify(username, context, client_metadata),
+            "Password": password,
+            "UserAttributes": _attribute_list(attributes),
+        }
+        if validation_data:
+            params["ValidationData"] = _attribute_list(validation_data)
+        if analytics_endpoint_id:
+            params["AnalyticsMetadata"] = {"AnalyticsEndpointId": analytics_endpoint_id}
+        sent_fields = {_field_name(name): name for name in attributes}
+        with self._translated("SignUp", sent_fields=sent_fields):
+            response = self._client.sign_up(**params)
+        return SignUpResult(
+            user_confirmed=bool(response.get("UserConfirmed")),
+            user_sub=response.get("UserSub", ""),
+            code_delivery=CodeDelivery.from_cognito(response.get("CodeDeliveryDetails")),
+        )
+
+    def confirm_sign_up(
+        self,
+        *,
+        username: str,
+        code: str,
+        context: UserContext,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        params = {**self._identify(username, context, client_metadata), "ConfirmationCode": code}
+        with self._translated("ConfirmSignUp", sent_fields={}):
+            self._client.confirm_sign_up(**params)
+
+    def resend_confirmation_code(
+        self,
+        *,
+        username: str,
+        context: UserContext,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> CodeDelivery | None:
+        params = self._identify(username, context, client_metadata)
+        with self._translated("ResendConfirmationCode", sent_fields={}):
+            response = self._client.resend_confirmation_code(**params)
+        return CodeDelivery.from_cognito(response.get("CodeDeliveryDetails"))
+
+    def _identify(
+        self,
+        username: str,
+        context: UserContext,
+        client_metadata: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """The parameters every sign-up call shares; SECRET_HASH is over the Username sent."""
+        params: dict[str, Any] = {
+            "ClientId": self._client_id,
+            "Username": username,
+            "SecretHash": secret_hash(username, self._client_id, self._client_secret),
+        }
+        user_context = context.as_cognito()
+        if user_context:
+            params["UserContextData"] = user_context
+        if client_metadata:
+            params["ClientMetadata"] = dict(client_metadata)
+        return params
+
+    @contextmanager
+    def _translated(self, operation: str, *, sent_fields: Mapping[str, str]) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as error:
+            raise translate_client_error(operation, error, sent_fields) from None
+        except (ConnectTimeoutError, ReadTimeoutError):
+            logger.warning("Cognito %s timed out", operation)
+            raise errors.UpstreamTimeout() from None
+        except (EndpointConnectionError, HTTPClientError):
+            logger.warning("Cognito %s could not be reached", operation)
+            raise errors.UpstreamUnavailable(retry_after=THROTTLE_RETRY_AFTER_SECONDS) from None
+        except BotoCoreError as error:
+            logger.error("Cognito %s failed in botocore: %s", operation, type(error).__name__)
+            raise errors.UpstreamError() from None
+
+
+def _field_name(attribute: str) -> str:
+    """The request field an attribute came from: custom ones travel inside ``attributes``."""
+    return f"attributes.{attribute}" if attribute.startswith("custom:") else attribute
+
+
+def _attribute_list(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Name": name, "Value": value} for name, value in values.items()]

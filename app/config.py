@@ -1,0 +1,123 @@
+"""Every setting, read from the environment in one place.
+
+``Settings.from_env`` fails fast with a message naming the variable when a required setting is
+missing or a value cannot be parsed, so a misconfigured instance never starts serving.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class Secret:
+    """A value that must not be printed: its repr and str are masked."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+# A user pool id is "<region>_<id>", so the region can be taken from it when AWS_REGION is unset.
+_POOL_ID = re.compile(r"^(?P<region>[\w-]+)_[0-9a-zA-Z]+$")
+_CLIENT_ID = re.compile(r"^[\w+]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cognito_user_pool_id: str
+    cognito_client_id: str
+    cognito_client_secret: Secret
+    aws_region: str
+    cognito_timeout_seconds: float = 5.0
+    cognito_max_connections: int = 50
+    trusted_proxy_count: int = 0
+    allowed_custom_attributes: frozenset[str] = frozenset()
+    client_metadata_keys: frozenset[str] = frozenset()
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        pool_id = _required(env, "COGNITO_USER_POOL_ID")
+        match = _POOL_ID.match(pool_id)
+        if not match:
+            raise ConfigError("COGNITO_USER_POOL_ID must look like '<region>_<id>'")
+        client_id = _required(env, "COGNITO_CLIENT_ID")
+        if not _CLIENT_ID.match(client_id):
+            raise ConfigError("COGNITO_CLIENT_ID must be 1-128 word characters")
+        return cls(
+            cognito_user_pool_id=pool_id,
+            cognito_client_id=client_id,
+            cognito_client_secret=Secret(_client_secret(env)),
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or match["region"],
+            cognito_timeout_seconds=_number(env, "COGNITO_TIMEOUT_SECONDS", 5.0, float, 0.1, 60),
+            cognito_max_connections=_number(env, "COGNITO_MAX_CONNECTIONS", 50, int, 1, 1000),
+            trusted_proxy_count=_number(env, "TRUSTED_PROXY_COUNT", 0, int, 0, 20),
+            allowed_custom_attributes=_names(env, "SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES", "custom:"),
+            client_metadata_keys=_names(env, "SIGNUP_CLIENT_METADATA_KEYS"),
+            max_body_bytes=_number(env, "SIGNUP_MAX_BODY_BYTES", 64 * 1024, int, 1024, 1 << 20),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required")
+    return value
+
+
+def _client_secret(env: Mapping[str, str]) -> str:
+    path = env.get("COGNITO_CLIENT_SECRET_FILE", "").strip()
+    if path:
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(
+                f"COGNITO_CLIENT_SECRET_FILE cannot be read: {error.strerror}"
+            ) from None
+    else:
+        secret = env.get("COGNITO_CLIENT_SECRET", "").strip()
+    if not secret:
+        raise ConfigError("COGNITO_CLIENT_SECRET or COGNITO_CLIENT_SECRET_FILE is required")
+    return secret
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: T, kind: type[T], low: T, high: T
+) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def _names(env: Mapping[str, str], name: str, prefix: str = "") -> frozenset[str]:
+    names = frozenset(item.strip() for item in env.get(name, "").split(",") if item.strip())
+    wrong = sorted(item for item in names if not item.startswith(prefix))
+    if wrong:
+        raise ConfigError(f"{name} entries must start with {prefix!r}: {', '.join(wrong)}")
+    return names

@@ -1,0 +1,189 @@
+"""The service's error types and the one JSON error shape every failure is rendered in.
+
+Every error is an ``HTTPException`` subclass, so Flask, flask-smorest and our own code raise and
+catch them the same way. Clients always receive::
+
+    {"status": 422, "code": "invalid_fields", "message": "...", "fields": {"email": ["..."]}}
+
+``fields`` maps a request field to messages a form can show next to it; it is ``{}`` when the error
+is not about a particular field.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+FieldErrors = Mapping[str, Sequence[str]]
+
+
+class APIError(HTTPException):
+    """Base for every error the API answers with on purpose."""
+
+    code = 500
+    error_code = "internal_error"
+    description = "Something went wrong on our side. Please try again."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: FieldErrors | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message or self.description)
+        self.fields = {name: list(messages) for name, messages in (fields or {}).items()}
+        self.retry_after = retry_after
+
+
+class MalformedBody(APIError):
+    code = 400
+    error_code = "malformed_body"
+    description = "The request body could not be read."
+
+
+class UnsupportedContentType(APIError):
+    code = 415
+    error_code = "unsupported_media_type"
+    description = "Send the body as application/json or application/x-www-form-urlencoded."
+
+
+class InvalidFields(APIError):
+    """Input that breaks a rule; ``fields`` names each offending field."""
+
+    code = 422
+    error_code = "invalid_fields"
+    description = "Some fields are not valid."
+
+
+class CodeMismatch(InvalidFields):
+    error_code = "code_mismatch"
+    description = "The confirmation code is not correct."
+
+
+class CodeExpired(InvalidFields):
+    error_code = "code_expired"
+    description = "The confirmation code has expired. Ask for a new one."
+
+
+class SignupRejected(InvalidFields):
+    error_code = "signup_rejected"
+    description = "The sign-up was rejected."
+
+
+class UsernameTaken(APIError):
+    code = 409
+    error_code = "username_exists"
+    description = "An account with this username already exists."
+
+
+class AlreadyConfirmed(APIError):
+    code = 409
+    error_code = "already_confirmed"
+    description = "This account is already confirmed."
+
+
+class UserNotFound(APIError):
+    code = 404
+    error_code = "user_not_found"
+    description = "No account is waiting for confirmation under this username."
+
+
+class TooManyAttempts(APIError):
+    code = 429
+    error_code = "too_many_attempts"
+    description = "Too many attempts. Wait a while before trying again."
+
+
+class Forbidden(APIError):
+    code = 403
+    error_code = "forbidden"
+    description = "The request was refused."
+
+
+class UpstreamError(APIError):
+    """The identity provider failed or refused us; nothing the client can fix."""
+
+    code = 502
+    error_code = "upstream_error"
+    description = "The identity provider failed. Please try again later."
+
+
+class CodeDeliveryFailed(UpstreamError):
+    error_code = "code_delivery_failed"
+    description = (
+        "The account may have been created, but the confirmation code could not be sent. "
+        "Ask for a new code in a few minutes."
+    )
+
+
+class UpstreamUnavailable(APIError):
+    code = 503
+    error_code = "upstream_unavailable"
+    description = "The identity provider cannot be reached. Please try again shortly."
+
+
+class UpstreamThrottled(UpstreamUnavailable):
+    error_code = "upstream_throttled"
+    description = "The service is busy. Please try again shortly."
+
+
+class CodeDeliveryLimited(UpstreamUnavailable):
+    error_code = "code_delivery_limited"
+    description = (
+        "The account may have been created, but no confirmation code could be sent right now. "
+        "Ask for a new code later."
+    )
+
+
+class UpstreamTimeout(APIError):
+    code = 504
+    error_code = "upstream_timeout"
+    description = "The identity provider did not answer in time. Please try again."
+
+
+def error_body(error: HTTPException) -> dict[str, object]:
+    """The one JSON shape for ``error``; werkzeug's own errors get a code derived from their name."""
+    if isinstance(error, APIError):
+        return {
+            "status": error.code,
+            "code": error.error_code,
+            "message": error.description,
+            "fields": error.fields,
+        }
+    return {
+        "status": error.code,
+        "code": (error.name or "error").lower().replace(" ", "_"),
+        "message": error.description,
+        "fields": {},
+    }
+
+
+def error_response(error: HTTPException) -> Response:
+    response = jsonify(error_body(error))
+    response.status_code = error.code or 500
+    if isinstance(error, APIError) and error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers.setdefault(name, value)
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    return error_response(error)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return error_response(APIError())
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)
