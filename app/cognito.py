@@ -94,7 +94,7 @@ _PASSWORD_RULES = (
     (re.compile(r"symbol", re.I), "Add a symbol, such as ! or %."),
     (re.compile(r"reuse|previous", re.I), "Choose a password you have not used before."),
 )
-_PASSWORD_POLICY_FALLBACK = "This password does not meet the password policy."
+_POLICY_FALLBACK_HINT = "This password does not meet the password policy."
 
 # Errors that mean our deployment is wrong (bad client id, secret, pool or roles): the user can do
 # nothing about them, the operator must, so they are logged loudly and answered with a 502.
@@ -121,7 +121,7 @@ QUOTA_RETRY_AFTER_SECONDS = 60
 def password_messages(cognito_message: str) -> list[str]:
     """Readable hints for an InvalidPassword message, one per policy rule it mentions."""
     hints = [hint for pattern, hint in _PASSWORD_RULES if pattern.search(cognito_message)]
-    return hints or [_PASSWORD_POLICY_FALLBACK]
+    return hints or [_POLICY_FALLBACK_HINT]
 
 
 def translate_client_error(
@@ -177,11 +177,12 @@ def translate_client_error(
             fields={field: ["The user pool does not accept this value."] for field in named}
         )
     if code in _MISCONFIGURATION:
+        # Only the code: Cognito's messages can echo request values, passwords included.
         logger.error(
-            "Cognito refused %s with %s: check COGNITO_* settings and the pool (%s)",
+            "Cognito refused %s with %s: check the COGNITO_* settings, the app client "
+            "and the user pool",
             operation,
             code,
-            message,
         )
         return errors.UpstreamError()
     logger.error("Cognito %s failed with %s", operation, code or "an unknown error")

@@ -100,9 +100,7 @@ def _client_secret(env: Mapping[str, str]) -> str:
     return secret
 
 
-def _number(
-    env: Mapping[str, str], name: str, default: T, kind: type[T], low: T, high: T
-) -> T:
+def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], low: T, high: T) -> T:
     raw = env.get(name, "").strip()
     if not raw:
         return default

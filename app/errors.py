@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from app.negotiation import page, wants_page
+
 logger = logging.getLogger(__name__)
 
 FieldErrors = Mapping[str, Sequence[str]]
@@ -148,7 +150,7 @@ class UpstreamTimeout(APIError):
 
 
 def error_body(error: HTTPException) -> dict[str, object]:
-    """The one JSON shape for ``error``; werkzeug's own errors get a code derived from their name."""
+    """The one JSON shape; werkzeug's own errors get a code derived from their name."""
     if isinstance(error, APIError):
         return {
             "status": error.code,
@@ -164,24 +166,30 @@ def error_body(error: HTTPException) -> dict[str, object]:
     }
 
 
-def error_response(error: HTTPException) -> Response:
-    response = jsonify(error_body(error))
-    response.status_code = error.code or 500
+def _extra_headers(error: HTTPException) -> list[tuple[str, str]]:
+    """Headers an error carries besides its body: Retry-After, Allow (405), and the like."""
+    headers = [
+        (name, value) for name, value in error.get_headers() if name.lower() != "content-type"
+    ]
     if isinstance(error, APIError) and error.retry_after is not None:
-        response.headers["Retry-After"] = str(error.retry_after)
-    for name, value in error.get_headers():
-        if name.lower() != "content-type":
-            response.headers.setdefault(name, value)
-    return response
+        headers.append(("Retry-After", str(error.retry_after)))
+    return headers
 
 
 def handle_http_exception(error: HTTPException) -> Response:
-    return error_response(error)
+    status = error.code or 500
+    if wants_page():
+        response = page("error.html", status, error=error_body(error))
+    else:
+        response = jsonify(error_body(error))
+        response.status_code = status
+    response.headers.extend(_extra_headers(error))
+    return response
 
 
 def handle_unexpected(error: Exception) -> Response:
     logger.exception("unhandled error")
-    return error_response(APIError())
+    return handle_http_exception(APIError())
 
 
 def register_error_handlers(app: Flask) -> None:
