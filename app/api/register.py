@@ -1,0 +1,88 @@
+"""POST /register, /register/confirm and /register/resend."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from app.api.body import Blueprint
+from app.client_ip import resolve_client_ip
+from app.negotiation import page, wants_page
+from app.schemas import (
+    ConfirmRequest,
+    ConfirmRequestSchema,
+    ConfirmResponseSchema,
+    RegisterRequestSchema,
+    RegisterResponseSchema,
+    ResendRequest,
+    ResendRequestSchema,
+    ResendResponseSchema,
+    SignupRequest,
+)
+from app.services.signup import SignupService
+
+blp = Blueprint(
+    "register",
+    __name__,
+    url_prefix="/register",
+    description="Create an account in the user pool, confirm it, and re-send the code.",
+)
+
+
+def signups() -> SignupService:
+    return current_app.extensions["signup"]
+
+
+def client_ip() -> str | None:
+    return resolve_client_ip(
+        request.remote_addr,
+        request.headers.getlist("X-Forwarded-For"),
+        current_app.config["TRUSTED_PROXY_COUNT"],
+    )
+
+
+@blp.post("")
+@blp.arguments(RegisterRequestSchema(), location="body")
+@blp.response(201, RegisterResponseSchema())
+def register(signup: SignupRequest):
+    """Sign up: create an unconfirmed account and send a confirmation code.
+
+    Accepts JSON or an HTML form (`application/x-www-form-urlencoded`).
+    """
+    registered = signups().register(signup, client_ip())
+    if wants_page():
+        return page(
+            "result.html",
+            201,
+            heading="Check your inbox",
+            delivery=registered.code_delivery,
+            next_step="Enter the code to finish signing up.",
+        )
+    return registered
+
+
+@blp.post("/confirm")
+@blp.arguments(ConfirmRequestSchema(), location="body")
+@blp.response(200, ConfirmResponseSchema())
+def confirm(confirmation: ConfirmRequest):
+    """Confirm an account with the code Cognito sent."""
+    signups().confirm(confirmation, client_ip())
+    if wants_page():
+        return page("result.html", 200, heading="You're signed up", next_step="You can sign in.")
+    return {"confirmed": True}
+
+
+@blp.post("/resend")
+@blp.arguments(ResendRequestSchema(), location="body")
+@blp.response(200, ResendResponseSchema())
+def resend(resend: ResendRequest):
+    """Send a new confirmation code to an account that is not confirmed yet."""
+    resent = signups().resend(resend, client_ip())
+    if wants_page():
+        return page(
+            "result.html",
+            200,
+            heading="A new code is on its way",
+            delivery=resent.code_delivery,
+            next_step="Enter the new code to finish signing up.",
+        )
+    return resent

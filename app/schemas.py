@@ -1,0 +1,271 @@
+"""Request and response schemas: the single source for validation and the OpenAPI document.
+
+Every limit Cognito applies but botocore does not check (see COGNITO.md) is enforced here, so a
+request that would break one is answered with a field error and never reaches Cognito.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+ATTRIBUTE_VALUE_MAX = 2048
+ATTRIBUTE_NAME_MAX = 32
+MAP_ENTRIES_MAX = 25
+CONTEXT_DATA_MAX = 131072
+
+# Standard OIDC attributes a sign-up form may set directly, each a top-level field of its own.
+STANDARD_ATTRIBUTES = (
+    "email",
+    "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "gender",
+    "birthdate",
+    "locale",
+    "zoneinfo",
+    "website",
+    "picture",
+    "profile",
+)
+
+
+def _categories_only(allowed: str, message: str):
+    """A validator accepting characters whose Unicode category starts with one of ``allowed``."""
+
+    def check(value: str) -> None:
+        if any(unicodedata.category(char)[0] not in allowed for char in value):
+            raise ValidationError(message)
+
+    return check
+
+
+# Cognito's Username pattern is [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no spaces, no control characters.
+username_characters = _categories_only("LMSNP", "Use letters, numbers and symbols, no spaces.")
+# Password is [\S]+; control characters are refused too, since no keyboard types them.
+password_characters = _categories_only("LMSNP", "Must not contain spaces or control characters.")
+# Free text (names, locale) may contain spaces but never control characters.
+printable = _categories_only("LMSNPZ", "Must not contain control characters.")
+no_spaces = re.compile(r"^\S+$")
+
+
+def text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length), printable], **kwargs)
+
+
+def string_map(key_max: int, value_max: int, key_rule: Any = None, **kwargs: Any) -> fields.Dict:
+    key_validators: list[Any] = [validate.Length(min=1, max=key_max), printable]
+    if key_rule is not None:
+        key_validators.append(key_rule)
+    return fields.Dict(
+        keys=fields.String(validate=key_validators),
+        values=fields.String(validate=[validate.Length(max=value_max), printable]),
+        validate=validate.Length(max=MAP_ENTRIES_MAX),
+        **kwargs,
+    )
+
+
+def custom_attribute_name(name: str) -> None:
+    if not name.startswith("custom:"):
+        raise ValidationError("Only custom: attributes go here; send standard ones as fields.")
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    """A validated sign-up: attributes under their Cognito names, custom ones included."""
+
+    username: str
+    password: str
+    attributes: dict[str, str]
+    validation_data: dict[str, str] = field(default_factory=dict)
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    analytics_endpoint_id: str | None = None
+    encoded_data: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    username: str
+    code: str
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    encoded_data: str | None = None
+
+
+@dataclass(frozen=True)
+class ResendRequest:
+    username: str
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    encoded_data: str | None = None
+
+
+class _RequestSchema(Schema):
+    class Meta:
+        unknown = RAISE  # a misspelt field is an error a front-end developer wants to see
+
+    encoded_data = fields.String(
+        validate=[validate.Length(min=1, max=CONTEXT_DATA_MAX), validate.Regexp(no_spaces)],
+        load_only=True,
+        metadata={
+            "description": "The opaque string from Cognito's advanced-security script "
+            "(AmazonCognitoAdvancedSecurityData.getData). Optional."
+        },
+    )
+    client_metadata = string_map(
+        128,
+        ATTRIBUTE_VALUE_MAX,
+        metadata={
+            "description": "String pairs for the pool's Lambda triggers; keys must be in "
+            "SIGNUP_CLIENT_METADATA_KEYS."
+        },
+    )
+
+
+username_field = fields.String(
+    validate=[validate.Length(min=1, max=128), username_characters],
+    metadata={"description": "Defaults to email. 1-128 characters, no spaces."},
+)
+
+
+class RegisterRequestSchema(_RequestSchema):
+    username = username_field
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=[validate.Length(min=1, max=256), password_characters],
+        metadata={"description": "Up to 256 characters, no spaces; the pool's policy applies."},
+    )
+    email = fields.Email(validate=validate.Length(max=254))
+    phone_number = fields.String(
+        validate=validate.Regexp(
+            r"^\+[1-9]\d{1,14}$", error="Use the international format, e.g. +14155550100."
+        ),
+        metadata={"description": "E.164, e.g. +14155550100."},
+    )
+    name = text(ATTRIBUTE_VALUE_MAX)
+    given_name = text(ATTRIBUTE_VALUE_MAX)
+    family_name = text(ATTRIBUTE_VALUE_MAX)
+    middle_name = text(ATTRIBUTE_VALUE_MAX)
+    nickname = text(ATTRIBUTE_VALUE_MAX)
+    preferred_username = fields.String(
+        validate=[validate.Length(min=1, max=128), username_characters]
+    )
+    gender = text(ATTRIBUTE_VALUE_MAX)
+    birthdate = fields.String(
+        validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$", error="Use YYYY-MM-DD.")
+    )
+    locale = text(64)
+    zoneinfo = text(64)
+    website = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
+    picture = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
+    profile = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
+    attributes = string_map(
+        ATTRIBUTE_NAME_MAX,
+        ATTRIBUTE_VALUE_MAX,
+        custom_attribute_name,
+        metadata={
+            "description": "custom: attributes allowed by SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES, "
+            'e.g. {"custom:plan": "pro"}.'
+        },
+    )
+    validation_data = string_map(
+        ATTRIBUTE_NAME_MAX,
+        ATTRIBUTE_VALUE_MAX,
+        metadata={"description": "String pairs for a pre-sign-up Lambda; not stored."},
+    )
+    analytics_endpoint_id = fields.String(
+        validate=[validate.Length(min=1, max=CONTEXT_DATA_MAX), printable],
+        metadata={"description": "Amazon Pinpoint endpoint id, sent as AnalyticsMetadata."},
+    )
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def identity_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
+        if not original.get("username") and not original.get("email"):
+            raise ValidationError("Give a username or an email address.", "username")
+
+    @post_load
+    def make_request(self, data: dict[str, Any], **kwargs: Any) -> SignupRequest:
+        attributes = {name: data[name] for name in STANDARD_ATTRIBUTES if name in data}
+        attributes.update(data.get("attributes", {}))
+        return SignupRequest(
+            username=data.get("username") or data["email"],
+            password=data["password"],
+            attributes=attributes,
+            validation_data=data.get("validation_data", {}),
+            client_metadata=data.get("client_metadata", {}),
+            analytics_endpoint_id=data.get("analytics_endpoint_id"),
+            encoded_data=data.get("encoded_data"),
+        )
+
+
+class ConfirmRequestSchema(_RequestSchema):
+    username = fields.String(required=True, validate=username_field.validate)
+    code = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=2048),
+            validate.Regexp(no_spaces, error="Must not contain spaces."),
+        ],
+        metadata={"description": "The code Cognito sent by email or SMS."},
+    )
+
+    @post_load
+    def make_request(self, data: dict[str, Any], **kwargs: Any) -> ConfirmRequest:
+        return ConfirmRequest(**data)
+
+
+class ResendRequestSchema(_RequestSchema):
+    username = fields.String(required=True, validate=username_field.validate)
+
+    @post_load
+    def make_request(self, data: dict[str, Any], **kwargs: Any) -> ResendRequest:
+        return ResendRequest(**data)
+
+
+class CodeDeliverySchema(Schema):
+    destination = fields.String(metadata={"description": "Masked, e.g. j***@e***."})
+    medium = fields.String(metadata={"description": "EMAIL or SMS."})
+    attribute = fields.String(metadata={"description": "The attribute the code went to."})
+
+
+class RegisterResponseSchema(Schema):
+    user_confirmed = fields.Boolean(required=True)
+    code_delivery = fields.Nested(CodeDeliverySchema, allow_none=True)
+
+
+class ConfirmResponseSchema(Schema):
+    confirmed = fields.Boolean(required=True)
+
+
+class ResendResponseSchema(Schema):
+    code_delivery = fields.Nested(CodeDeliverySchema, allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """The one shape of every error answer."""
+
+    status = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "Stable, machine-readable."})
+    message = fields.String(required=True, metadata={"description": "Safe to show a person."})
+    field_errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        data_key="fields",
+        metadata={"description": "Messages per request field; {} when no field is at fault."},
+    )
