@@ -1,0 +1,38 @@
+"""gunicorn settings for `make run` and the Docker image: ``gunicorn -c python:app.gunicorn_conf``.
+
+With no COGNITO_USER_POOL_ID the master process starts one embedded Cognito-compatible endpoint
+before forking, so every worker talks to the same user pool.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Each request mostly waits on Cognito: threads keep a worker busy while one waits.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+wsgi_app = "wsgi:app"
+
+
+def on_starting(server):
+    if os.environ.get("COGNITO_USER_POOL_ID"):
+        return
+    from app.local_cognito import EmbeddedCognito
+
+    embedded = EmbeddedCognito().start()
+    os.environ.update(embedded.settings())
+    host, port = bind.rsplit(":", 1)
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only for the hint
+    server.log.warning(
+        "No COGNITO_USER_POOL_ID: serving an embedded Cognito (moto) at %s with user pool %s. "
+        "Confirmation codes are logged here. Try:\n"
+        "  curl -s -X POST http://%s:%s/register -H 'Content-Type: application/json' "
+        '-d \'{"email": "ada@example.com", "password": "Passw0rd!x"}\'',
+        embedded.endpoint_url,
+        embedded.user_pool_id,
+        host,
+        port,
+    )
