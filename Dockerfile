@@ -9,6 +9,7 @@ RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
 # Runtime stage: the virtualenv and the code, run by an unprivileged user.
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
+    COGNITO_EMBEDDED=never \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \

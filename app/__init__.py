@@ -57,8 +57,13 @@ def register_services(app: Flask, settings: Settings) -> None:
     from app.cognito import CognitoGateway
     from app.services.signup import SignupPolicy, SignupService
 
+    if settings.cognito is None:
+        # CLI commands (migrations, reports) need no user pool; serving does, and gunicorn's
+        # config refuses to start without one. Anything else answers sign-ups with a 503.
+        logging.getLogger(__name__).warning("No COGNITO_* settings: sign-ups are refused")
+        return
     app.extensions["signup"] = SignupService(
-        CognitoGateway.from_settings(settings),
+        CognitoGateway.from_settings(settings.cognito, settings),
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,

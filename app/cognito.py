@@ -28,7 +28,7 @@ from botocore.exceptions import (
 )
 
 from app import errors
-from app.config import Settings
+from app.config import CognitoSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -209,11 +209,11 @@ class CognitoGateway:
         self._client_secret = client_secret
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CognitoGateway:
+    def from_settings(cls, cognito: CognitoSettings, settings: Settings) -> CognitoGateway:
         # No endpoint_url here: boto3 resolves AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER itself.
         client = boto3.session.Session().client(
             "cognito-idp",
-            region_name=settings.aws_region,
+            region_name=cognito.region,
             config=BotoConfig(
                 connect_timeout=settings.cognito_timeout_seconds,
                 read_timeout=settings.cognito_timeout_seconds,
@@ -226,8 +226,8 @@ class CognitoGateway:
         )
         return cls(
             client,
-            client_id=settings.cognito_client_id,
-            client_secret=settings.cognito_client_secret.reveal(),
+            client_id=cognito.client_id,
+            client_secret=cognito.client_secret.reveal(),
         )
 
     def sign_up(

@@ -40,11 +40,45 @@ _CLIENT_ID = re.compile(r"^[\w+]{1,128}$")
 
 
 @dataclass(frozen=True)
+class CognitoSettings:
+    """The user pool and the app client (with its secret) the service signs users up to."""
+
+    user_pool_id: str
+    client_id: str
+    client_secret: Secret
+    region: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CognitoSettings | None:
+        """None when no COGNITO_* setting is given at all (CLI use); all or nothing otherwise."""
+        if not any(env.get(name, "").strip() for name in COGNITO_REQUIRED):
+            return None
+        pool_id = _required(env, "COGNITO_USER_POOL_ID")
+        match = _POOL_ID.match(pool_id)
+        if not match:
+            raise ConfigError("COGNITO_USER_POOL_ID must look like '<region>_<id>'")
+        client_id = _required(env, "COGNITO_CLIENT_ID")
+        if not _CLIENT_ID.match(client_id):
+            raise ConfigError("COGNITO_CLIENT_ID must be 1-128 word characters")
+        return cls(
+            user_pool_id=pool_id,
+            client_id=client_id,
+            client_secret=Secret(_client_secret(env)),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or match["region"],
+        )
+
+
+COGNITO_REQUIRED = (
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+    "COGNITO_CLIENT_SECRET",
+    "COGNITO_CLIENT_SECRET_FILE",
+)
+
+
+@dataclass(frozen=True)
 class Settings:
-    cognito_user_pool_id: str
-    cognito_client_id: str
-    cognito_client_secret: Secret
-    aws_region: str
+    cognito: CognitoSettings | None
     cognito_timeout_seconds: float = 5.0
     cognito_max_connections: int = 50
     trusted_proxy_count: int = 0
@@ -55,18 +89,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        pool_id = _required(env, "COGNITO_USER_POOL_ID")
-        match = _POOL_ID.match(pool_id)
-        if not match:
-            raise ConfigError("COGNITO_USER_POOL_ID must look like '<region>_<id>'")
-        client_id = _required(env, "COGNITO_CLIENT_ID")
-        if not _CLIENT_ID.match(client_id):
-            raise ConfigError("COGNITO_CLIENT_ID must be 1-128 word characters")
         return cls(
-            cognito_user_pool_id=pool_id,
-            cognito_client_id=client_id,
-            cognito_client_secret=Secret(_client_secret(env)),
-            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or match["region"],
+            cognito=CognitoSettings.from_env(env),
             cognito_timeout_seconds=_number(env, "COGNITO_TIMEOUT_SECONDS", 5.0, float, 0.1, 60),
             cognito_max_connections=_number(env, "COGNITO_MAX_CONNECTIONS", 50, int, 1, 1000),
             trusted_proxy_count=_number(env, "TRUSTED_PROXY_COUNT", 0, int, 0, 20),

@@ -130,6 +130,11 @@ class UpstreamUnavailable(APIError):
     description = "The identity provider cannot be reached. Please try again shortly."
 
 
+class NotConfigured(UpstreamUnavailable):
+    error_code = "not_configured"
+    description = "Sign-ups are not available right now."
+
+
 class UpstreamThrottled(UpstreamUnavailable):
     error_code = "upstream_throttled"
     description = "The service is busy. Please try again shortly."

@@ -18,8 +18,16 @@ wsgi_app = "wsgi:app"
 
 
 def on_starting(server):
-    if os.environ.get("COGNITO_USER_POOL_ID"):
+    """Fail fast without a user pool, or start the embedded one when that is allowed."""
+    from app.config import COGNITO_REQUIRED, ConfigError, Settings
+
+    if any(os.environ.get(name) for name in COGNITO_REQUIRED):
+        Settings.from_env(os.environ)  # a half-configured pool stops the server here
         return
+    if os.environ.get("COGNITO_EMBEDDED", "auto") == "never":
+        raise ConfigError(
+            "COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and a client secret are required"
+        )
     from app.local_cognito import EmbeddedCognito
 
     embedded = EmbeddedCognito().start()

@@ -9,10 +9,14 @@ BASE = {
 }
 
 
+def test_without_any_cognito_setting_the_app_has_no_pool():
+    assert Settings.from_env({}).cognito is None
+
+
 @pytest.mark.parametrize(
     "missing", ["COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET"]
 )
-def test_a_missing_required_setting_fails_naming_it(missing):
+def test_a_partly_configured_pool_fails_naming_the_missing_setting(missing):
     env = {key: value for key, value in BASE.items() if key != missing}
     with pytest.raises(ConfigError, match=missing):
         Settings.from_env(env)
@@ -35,8 +39,8 @@ def test_a_malformed_setting_fails_naming_it(name, value):
 
 
 def test_region_comes_from_the_pool_id_when_not_set():
-    assert Settings.from_env(BASE).aws_region == "eu-west-1"
-    assert Settings.from_env({**BASE, "AWS_REGION": "us-east-2"}).aws_region == "us-east-2"
+    assert Settings.from_env(BASE).cognito.region == "eu-west-1"
+    assert Settings.from_env({**BASE, "AWS_REGION": "us-east-2"}).cognito.region == "us-east-2"
 
 
 def test_client_secret_can_come_from_a_mounted_file(tmp_path):
@@ -44,7 +48,7 @@ def test_client_secret_can_come_from_a_mounted_file(tmp_path):
     secret_file.write_text("from-a-file\n")
     env = {key: value for key, value in BASE.items() if key != "COGNITO_CLIENT_SECRET"}
     settings = Settings.from_env({**env, "COGNITO_CLIENT_SECRET_FILE": str(secret_file)})
-    assert settings.cognito_client_secret.reveal() == "from-a-file"
+    assert settings.cognito.client_secret.reveal() == "from-a-file"
 
 
 def test_an_unreadable_secret_file_fails_without_printing_a_secret(tmp_path):
@@ -55,4 +59,4 @@ def test_an_unreadable_secret_file_fails_without_printing_a_secret(tmp_path):
 def test_the_client_secret_never_shows_in_the_settings_repr():
     settings = Settings.from_env(BASE)
     assert "s3cr3t-value" not in repr(settings)
-    assert "s3cr3t-value" not in str(settings.cognito_client_secret)
+    assert "s3cr3t-value" not in str(settings.cognito.client_secret)

@@ -109,3 +109,21 @@ def test_the_embedded_pool_enforces_its_password_policy(served):
 
     assert status == 422
     assert "password" in body["fields"]
+
+
+def test_the_server_refuses_to_start_without_a_pool_when_embedding_is_off(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
+    env.update(PORT=str(free_port()), COGNITO_EMBEDDED="never")
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert finished.returncode != 0
+    assert "COGNITO_USER_POOL_ID" in finished.stdout + finished.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
+from app import errors
 from app.api.body import Blueprint
 from app.client_ip import resolve_client_ip
 from app.negotiation import page, wants_page
@@ -29,7 +30,10 @@ blp = Blueprint(
 
 
 def signups() -> SignupService:
-    return current_app.extensions["signup"]
+    service = current_app.extensions.get("signup")
+    if service is None:
+        raise errors.NotConfigured()
+    return service
 
 
 def client_ip() -> str | None:
