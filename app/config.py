@@ -68,6 +68,19 @@ class CognitoSettings:
         )
 
 
+def cognito_environment(
+    *, user_pool_id: str, client_id: str, client_secret: str, region: str, endpoint_url: str
+) -> dict[str, str]:
+    """The environment that points the service at a Cognito-compatible endpoint (local ones)."""
+    return {
+        "COGNITO_USER_POOL_ID": user_pool_id,
+        "COGNITO_CLIENT_ID": client_id,
+        "COGNITO_CLIENT_SECRET": client_secret,
+        "AWS_REGION": region,
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": endpoint_url,
+    }
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",

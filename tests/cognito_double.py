@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.cognito import secret_hash
+from app.config import cognito_environment
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -457,13 +458,13 @@ class CognitoDouble:
 
     def settings(self) -> dict[str, str]:
         """The service's environment for talking to this double."""
-        return {
-            "COGNITO_USER_POOL_ID": self.user_pool_id,
-            "COGNITO_CLIENT_ID": self.client_id,
-            "COGNITO_CLIENT_SECRET": self.client_secret,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.endpoint_url,
-        }
+        return cognito_environment(
+            user_pool_id=self.user_pool_id,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+        )
 
     # What tests read and script
 
