@@ -18,6 +18,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_logging(settings)
     configure_flask(app, settings)
     register_extensions(app)
+    register_rate_limits(app, settings)
     register_services(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
@@ -53,8 +54,16 @@ def register_extensions(app: Flask) -> None:
     api.init_app(app)
 
 
+def register_rate_limits(app: Flask, settings: Settings) -> None:
+    from app.rate_limits import register_rate_limits as register
+
+    register(app, settings.abuse)
+
+
 def register_services(app: Flask, settings: Settings) -> None:
+    from app.captcha import CaptchaVerifier
     from app.cognito import CognitoGateway
+    from app.services.budgets import Budgets
     from app.services.signup import SignupPolicy, SignupService
 
     if settings.cognito is None:
@@ -67,7 +76,10 @@ def register_services(app: Flask, settings: Settings) -> None:
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,
+            hide_existing_users=settings.abuse.hide_existing_users,
         ),
+        budgets=Budgets.from_settings(settings.abuse),
+        captcha=settings.abuse.captcha and CaptchaVerifier.from_settings(settings.abuse.captcha),
     )
 
 
