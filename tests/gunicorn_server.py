@@ -1,0 +1,87 @@
+"""gunicorn started the way `make run` starts it (``-c python:app.gunicorn_conf``), end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = (sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment without any Cognito, AWS or rate-limit setting, plus these."""
+    prefixes = ("COGNITO_", "AWS_", "RATELIMIT_", "SIGNUP_", "WEB_CONCURRENCY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(overrides)
+    return env
+
+
+def post(url: str, body: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], log: Path, *args: str) -> Iterator[str]:
+    """The server's base URL once /healthz answers; stopped (SIGTERM) on exit."""
+    port = free_port()
+    with log.open("w") as sink:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
+            [*COMMAND, *args],
+            cwd=ROOT,
+            env={**env, "PORT": str(port)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def refused_start(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run gunicorn expecting it to refuse to start; its exit status and output."""
+    return subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        [*COMMAND, *args],
+        cwd=ROOT,
+        env={**env, "PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
