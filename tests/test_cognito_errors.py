@@ -13,6 +13,12 @@ CONFIRM = {"username": "ada@example.com", "code": "123456"}
 RESEND = {"username": "ada@example.com"}
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests are about translating Cognito's errors, so accounts are not hidden here."""
+    return {**settings, "SIGNUP_HIDE_EXISTING_USERS": "false"}
+
+
 REQUESTS = {
     "SignUp": ("/register", signup_body()),
     "ConfirmSignUp": ("/register/confirm", CONFIRM),

@@ -1,0 +1,102 @@
+"""A local stand-in for a captcha provider's siteverify endpoint, over real HTTP.
+
+It speaks the protocol Turnstile, hCaptcha and reCAPTCHA share: a form-encoded POST of ``secret``,
+``response`` and ``remoteip``, answered with JSON ``{"success": ..., "error-codes": [...]}``.
+Tokens in ``valid_tokens`` pass once each (tokens are single-use); a wrong secret gets
+``invalid-input-secret``. ``outage`` makes it fail the way providers do: a 5xx, a page that is not
+JSON, or no answer in time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Literal
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+STUB_SECRET = "0x4AAAAAAAstub-captcha-secret"
+GOOD_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"
+
+Outage = Literal["none", "http-500", "not-json", "stall"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request would drown the test output."""
+
+
+class SiteverifyStub:
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.valid_tokens: set[str] = {GOOD_TOKEN}
+        self.outage: Outage = "none"
+        self.stall_seconds = 3.0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> SiteverifyStub:
+        self._server = make_server(
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="siteverify-stub",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_port}/siteverify"
+
+    def reset(self) -> None:
+        self.received.clear()
+        self.valid_tokens = {GOOD_TOKEN}
+        self.outage = "none"
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.received.append(
+            {"content_type": request.mimetype, "method": request.method, **request.form}
+        )
+        response = self._answer(request)
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        if self.outage == "http-500":
+            return Response("upstream failure", status=500)
+        if self.outage == "not-json":
+            return Response("<html>maintenance</html>", content_type="text/html")
+        if self.outage == "stall":
+            time.sleep(self.stall_seconds)
+        if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
+            return self._json(False, ["bad-request"])
+        if request.form.get("secret") != STUB_SECRET:
+            return self._json(False, ["invalid-input-secret"])
+        token = request.form.get("response", "")
+        if not token:
+            return self._json(False, ["missing-input-response"])
+        if token not in self.valid_tokens:
+            return self._json(False, ["invalid-input-response"])
+        self.valid_tokens.discard(token)
+        return self._json(True, [])
+
+    @staticmethod
+    def _json(success: bool, codes: list[str]) -> Response:
+        body = {"success": success, "error-codes": codes}
+        if success:
+            body.update(challenge_ts="2024-01-01T00:00:00Z", hostname="signup.example")
+        return Response(json.dumps(body), content_type="application/json")
