@@ -79,7 +79,7 @@ def register_services(app: Flask, settings: Settings) -> None:
             hide_existing_users=settings.abuse.hide_existing_users,
         ),
         budgets=Budgets.from_settings(settings.abuse),
-        captcha=settings.abuse.captcha and CaptchaVerifier.from_settings(settings.abuse.captcha),
+        captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
     )
 
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
-from app.config import CaptchaSettings, Secret
+from app.config import CaptchaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,43 +42,31 @@ class Verdict(enum.Enum):
 class CaptchaVerifier:
     """Asks the provider whether a token is genuine; one instance per process."""
 
-    def __init__(
-        self,
-        *,
-        provider: str,
-        secret: Secret,
-        verify_url: str,
-        timeout_seconds: float,
-        fail_open: bool,
-    ) -> None:
-        self.provider = provider
-        self.fail_open = fail_open
-        self._secret = secret
-        self._verify_url = verify_url
-        self._timeout = timeout_seconds
+    def __init__(self, settings: CaptchaSettings) -> None:
+        self._settings = settings
 
-    @classmethod
-    def from_settings(cls, captcha: CaptchaSettings) -> CaptchaVerifier:
-        return cls(
-            provider=captcha.provider,
-            secret=captcha.secret,
-            verify_url=captcha.verify_url,
-            timeout_seconds=captcha.timeout_seconds,
-            fail_open=captcha.fail_open,
-        )
+    @property
+    def provider(self) -> str:
+        return self._settings.provider
+
+    @property
+    def fail_open(self) -> bool:
+        """Whether sign-ups go on without a verdict while the provider is unavailable."""
+        return self._settings.fail_open
 
     def verify(self, token: str, remote_ip: str | None) -> Verdict:
-        form = {"secret": self._secret.reveal(), "response": token}
+        form = {"secret": self._settings.secret.reveal(), "response": token}
         if remote_ip:
             form["remoteip"] = remote_ip
         request = urllib.request.Request(  # noqa: S310 - the URL is a setting, http(s) only
-            self._verify_url,
+            self._settings.verify_url,
             data=urlencode(form).encode("ascii"),
             headers={"Accept": "application/json"},
             method="POST",
         )
+        timeout = self._settings.timeout_seconds
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 answer = json.load(response)
         except urllib.error.HTTPError as error:
             error.close()

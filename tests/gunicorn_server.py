@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.local_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = (sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:

@@ -10,22 +10,17 @@ JSON, or no answer in time.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any, Literal
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.local_server import LocalServer
 
 STUB_SECRET = "0x4AAAAAAAstub-captcha-secret"
 GOOD_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"
 
 Outage = Literal["none", "http-500", "not-json", "stall"]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """One line per request would drown the test output."""
 
 
 class SiteverifyStub:
@@ -34,33 +29,20 @@ class SiteverifyStub:
         self.valid_tokens: set[str] = {GOOD_TOKEN}
         self.outage: Outage = "none"
         self.stall_seconds = 3.0
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
 
     def __enter__(self) -> SiteverifyStub:
-        self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="siteverify-stub",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = LocalServer(self._wsgi, "siteverify-stub")
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._server is not None
-        assert self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}/siteverify"
+        return f"http://127.0.0.1:{self._server.port}/siteverify"
 
     def reset(self) -> None:
         self.received.clear()

@@ -1,4 +1,4 @@
-"""The abuse-protection settings: defaults, and malformed values stop the app naming the variable."""
+"""Abuse-protection settings: defaults, and malformed values stop the app naming the variable."""
 
 import pytest
 

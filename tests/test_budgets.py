@@ -5,13 +5,13 @@ refusals by another budget do not. One process, memory:// storage; tests/test_sh
 runs the same budgets across app instances on Redis.
 """
 
-import socket
 import time
 
 import pytest
 
 from app import create_app
 from tests.conftest import signup_body
+from tests.local_server import free_port
 
 EMAIL = "ada@example.com"
 
@@ -180,10 +180,8 @@ def test_unknown_usernames_spend_confirm_attempts_like_known_ones(confirm_client
 
 
 def test_an_unreachable_rate_limit_storage_is_a_quick_503(settings, cognito):
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app({**settings, "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{port}/0"})
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app({**settings, "RATELIMIT_STORAGE_URI": unreachable})
 
     started = time.monotonic()
     response = app.test_client().post("/register", json=signup_body())

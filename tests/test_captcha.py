@@ -1,13 +1,13 @@
 """Captcha verification server-side, against a local stub of the siteverify protocol over HTTP."""
 
 import logging
-import socket
 import time
 
 import pytest
 
 from app import create_app
 from tests.conftest import signup_body
+from tests.local_server import free_port
 from tests.siteverify_stub import GOOD_TOKEN, STUB_SECRET, SiteverifyStub
 
 
@@ -123,9 +123,7 @@ OUTAGES = ["http-500", "not-json", "stall", "unreachable"]
 
 def outage(siteverify, captcha_settings, kind):
     if kind == "unreachable":
-        with socket.socket() as sock:  # a port nothing listens on
-            sock.bind(("127.0.0.1", 0))
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/siteverify"
+        url = f"http://127.0.0.1:{free_port()}/siteverify"
         return {**captcha_settings, "SIGNUP_CAPTCHA_VERIFY_URL": url}
     siteverify.outage = kind
     return captcha_settings
