@@ -95,7 +95,7 @@ class Budgets:
             identity=Budget.parse(
                 "identity",
                 abuse.per_identity,
-                "Too many sign-up and code requests for this account.",
+                "Too many sign-ups and codes for this email address or username.",
             ),
             fleet=Budget.parse("global", abuse.global_, "", fleet_wide=True),
             confirm=Budget.parse(
