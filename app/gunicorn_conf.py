@@ -5,6 +5,16 @@ before forking, so every worker talks to the same user pool.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# Every worker writes its metrics here and /metrics sums them. It must be set before any worker
+# imports prometheus_client, hence at config load, in the master. Kubernetes mounts an emptyDir.
+_created_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+METRICS_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="signup-metrics-"))
+)
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -15,11 +25,37 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 wsgi_app = "wsgi:app"
+# Workers' heartbeat files in memory: works with a read-only root filesystem, never stalls on disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# gunicorn's own lines as JSON on stdout, like the app's; requests are logged by the app.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
+}
 
 
 def on_starting(server):
-    """Fail fast without a user pool, or start the embedded one when that is allowed."""
+    """Start from empty metrics, then fail fast without a user pool or start the embedded one."""
     from app.config import COGNITO_REQUIRED, ConfigError, Settings
+
+    # Files left by an earlier run would be summed into this one's counters.
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in METRICS_DIR.glob("*.db"):
+        stale.unlink()
 
     if any(os.environ.get(name) for name in COGNITO_REQUIRED):
         Settings.from_env(os.environ)  # a half-configured pool stops the server here
@@ -44,3 +80,15 @@ def on_starting(server):
         host,
         port,
     )
+
+
+def child_exit(server, worker):
+    """A worker's counters stay in the sum after it exits; its live gauges must not."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

@@ -1,0 +1,454 @@
+"""The OpenAPI document: valid, complete, and true to what the service really answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from jsonschema import Draft202012Validator
+from marshmallow import fields, validate
+from openapi_spec_validator import validate as validate_spec
+from werkzeug.test import TestResponse
+
+from app import create_app
+from app.schemas import ConfirmRequestSchema, RegisterRequestSchema, ResendRequestSchema
+from tests.cognito_double import CognitoDouble
+from tests.conftest import signup_body
+from tests.servers import free_port
+
+# Routes that serve the document itself or static files rather than an API answer.
+NOT_IN_THE_DOCUMENT = {"static", "docs_assets.static", "api-docs.openapi_json"}
+NOT_IN_THE_DOCUMENT |= {"api-docs.openapi_swagger_ui"}
+
+
+@pytest.fixture
+def spec(client: FlaskClient) -> dict:
+    return client.get("/openapi.json").json
+
+
+def test_the_document_is_valid_openapi(spec):
+    validate_spec(spec)
+
+
+def test_every_route_is_documented(app: Flask, spec):
+    routes = {
+        (rule.rule, method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in NOT_IN_THE_DOCUMENT
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, item in spec["paths"].items() for method in item}
+
+    assert routes == documented
+
+
+REQUEST_SCHEMAS = [
+    ("RegisterRequest", RegisterRequestSchema),
+    ("ConfirmRequest", ConfirmRequestSchema),
+    ("ResendRequest", ResendRequestSchema),
+]
+
+
+def expected_limits(field: fields.Field) -> dict[str, object]:
+    """What the document must say about a field, read from its validators."""
+    is_map = isinstance(field, fields.Dict)
+    limits: dict[str, object] = {}
+    for rule in field.validators:
+        if isinstance(rule, validate.Length):
+            low, high = ("minProperties", "maxProperties") if is_map else ("minLength", "maxLength")
+            limits.update(
+                {key: value for key, value in ((low, rule.min), (high, rule.max)) if value}
+            )
+        elif isinstance(rule, validate.Regexp):
+            limits["pattern"] = rule.regex.pattern
+    return limits
+
+
+@pytest.mark.parametrize(("name", "schema"), REQUEST_SCHEMAS)
+def test_every_request_field_is_documented_with_its_limits(spec, name, schema):
+    documented = spec["components"]["schemas"][name]["properties"]
+
+    for field_name, field in schema().fields.items():
+        properties = documented[field.data_key or field_name]
+        for keyword, value in expected_limits(field).items():
+            assert properties.get(keyword) == value, f"{name}.{field_name} {keyword}"
+
+
+def test_map_keys_are_documented_with_their_limits(spec):
+    attributes = spec["components"]["schemas"]["RegisterRequest"]["properties"]["attributes"]
+
+    assert attributes["propertyNames"] == {"minLength": 1, "maxLength": 32, "pattern": "^custom:"}
+    assert attributes["additionalProperties"]["maxLength"] == 2048
+
+
+@pytest.mark.parametrize("path", ["/register", "/register/confirm", "/register/resend"])
+def test_bodies_are_documented_as_json_and_as_a_form(spec, path):
+    content = spec["paths"][path]["post"]["requestBody"]["content"]
+    json_schema = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    form_schema = content["application/x-www-form-urlencoded"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schemas = spec["components"]["schemas"]
+
+    assert "redirect_to" not in schemas[json_schema]["properties"]
+    assert set(schemas[form_schema]["properties"]) == {
+        *schemas[json_schema]["properties"],
+        "redirect_to",
+    }
+
+
+def test_form_maps_are_documented_as_bracketed_keys(spec):
+    form = spec["paths"]["/register"]["post"]["requestBody"]["content"][
+        "application/x-www-form-urlencoded"
+    ]
+
+    assert form["encoding"]["attributes"] == {"style": "deepObject", "explode": True}
+
+
+def test_the_docs_page_loads_everything_from_this_service(client):
+    page = client.get("/docs").get_data(as_text=True)
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+
+    assert "/docs/assets/swagger-ui-bundle.js" in links
+    for link in links:
+        assert re.match(r"^/[^/]", link), f"{link} is not on this service"
+        answer = client.get(link)
+        assert answer.status_code == 200, link
+        answer.close()
+
+
+# Real answers, checked against the document
+
+
+@dataclass
+class Context:
+    client: FlaskClient
+    cognito: CognitoDouble
+    settings: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch
+
+    def app(self, **overrides: str) -> FlaskClient:
+        return create_app({**self.settings, **overrides}).test_client()
+
+    def registered(self, username: str = "ada@example.com") -> str:
+        self.client.post("/register", json=signup_body(email=username))
+        return username
+
+
+def form(client: FlaskClient, path: str, data: dict[str, str]) -> TestResponse:
+    return client.post(path, data=data, headers={"Accept": "text/html"})
+
+
+def register_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.fail_next("SignUp", error)
+        return ctx.client.post("/register", json=signup_body())
+
+    return run
+
+
+def rate_limited(ctx: Context) -> TestResponse:
+    # flask-limiter as the rate-limit issue wires it: its refusal must match the document.
+    app = create_app(ctx.settings)
+    Limiter(get_remote_address, app=app, default_limits=["1 per day"], storage_uri="memory://")
+    client = app.test_client()
+    client.post("/register", json=signup_body())
+    return client.post("/register", json=signup_body(email="bob@example.com"))
+
+
+def unreachable(ctx: Context) -> TestResponse:
+    ctx.monkeypatch.setenv(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", f"http://127.0.0.1:{free_port()}"
+    )
+    return ctx.app().post("/register", json=signup_body())
+
+
+def timed_out(path: str, body: dict[str, object]) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.delay_seconds = 1
+        return ctx.app(COGNITO_TIMEOUT_SECONDS="0.2").post(path, json=body)
+
+    return run
+
+
+def not_configured(ctx: Context) -> TestResponse:
+    for name in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET"):
+        ctx.monkeypatch.delenv(name)
+    return create_app().test_client().post("/register", json=signup_body())
+
+
+def confirmed_twice(ctx: Context) -> TestResponse:
+    username = ctx.registered()
+    code = ctx.cognito.code_for(username)
+    ctx.client.post("/register/confirm", json={"username": username, "code": code})
+    return ctx.client.post("/register/confirm", json={"username": username, "code": code})
+
+
+def resent_when_confirmed(ctx: Context) -> TestResponse:
+    confirmed_twice(ctx)
+    return ctx.client.post("/register/resend", json={"username": "ada@example.com"})
+
+
+def confirm_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        username = ctx.registered()
+        ctx.cognito.fail_next("ConfirmSignUp", error)
+        return ctx.client.post("/register/confirm", json={"username": username, "code": "1"})
+
+    return run
+
+
+def resend_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.fail_next("ResendConfirmationCode", error)
+        return ctx.client.post("/register/resend", json={"username": ctx.registered()})
+
+    return run
+
+
+Scenario = tuple[str, str, int, Callable[[Context], TestResponse]]
+SCENARIOS: list[Scenario] = [
+    ("get", "/", 200, lambda ctx: ctx.client.get("/")),
+    ("get", "/healthz", 200, lambda ctx: ctx.client.get("/healthz")),
+    ("get", "/readyz", 200, lambda ctx: ctx.client.get("/readyz")),
+    (
+        "get",
+        "/readyz",
+        503,
+        lambda ctx: ctx.app(COGNITO_USER_POOL_ID="us-east-1_Elsewhere").get("/readyz"),
+    ),
+    ("get", "/metrics", 200, lambda ctx: ctx.client.get("/metrics")),
+    ("post", "/register", 201, lambda ctx: ctx.client.post("/register", json=signup_body())),
+    ("post", "/register", 201, lambda ctx: form(ctx.client, "/register", signup_body())),
+    (
+        "post",
+        "/register",
+        303,
+        lambda ctx: form(ctx.client, "/register", signup_body(redirect_to="/thanks")),
+    ),
+    (
+        "post",
+        "/register",
+        400,
+        lambda ctx: ctx.client.post("/register", data="{", content_type="application/json"),
+    ),
+    ("post", "/register", 403, register_scripted("ForbiddenException")),
+    ("post", "/register", 409, register_scripted("UsernameExistsException")),
+    (
+        "post",
+        "/register",
+        413,
+        lambda ctx: ctx.client.post("/register", json={"password": "x" * 70_000}),
+    ),
+    (
+        "post",
+        "/register",
+        415,
+        lambda ctx: ctx.client.post("/register", data="hi", content_type="text/plain"),
+    ),
+    ("post", "/register", 422, lambda ctx: ctx.client.post("/register", json={"email": "no"})),
+    ("post", "/register", 422, register_scripted("UserLambdaValidationException")),
+    ("post", "/register", 429, rate_limited),
+    ("post", "/register", 502, register_scripted("InternalErrorException")),
+    ("post", "/register", 502, register_scripted("CodeDeliveryFailureException")),
+    ("post", "/register", 503, register_scripted("TooManyRequestsException")),
+    ("post", "/register", 503, register_scripted("LimitExceededException")),
+    ("post", "/register", 503, unreachable),
+    ("post", "/register", 503, not_configured),
+    ("post", "/register", 504, timed_out("/register", signup_body())),
+    (
+        "post",
+        "/register/confirm",
+        200,
+        lambda ctx: ctx.client.post(
+            "/register/confirm",
+            json={"username": ctx.registered(), "code": ctx.cognito.code_for("ada@example.com")},
+        ),
+    ),
+    (
+        "post",
+        "/register/confirm",
+        200,
+        lambda ctx: form(
+            ctx.client,
+            "/register/confirm",
+            {"username": ctx.registered(), "code": ctx.cognito.code_for("ada@example.com")},
+        ),
+    ),
+    (
+        "post",
+        "/register/confirm",
+        303,
+        lambda ctx: form(
+            ctx.client,
+            "/register/confirm",
+            {
+                "username": ctx.registered(),
+                "code": ctx.cognito.code_for("ada@example.com"),
+                "redirect_to": "/welcome",
+            },
+        ),
+    ),
+    (
+        "post",
+        "/register/confirm",
+        400,
+        lambda ctx: ctx.client.post("/register/confirm", data="[", content_type="application/json"),
+    ),
+    ("post", "/register/confirm", 403, confirm_scripted("ForbiddenException")),
+    (
+        "post",
+        "/register/confirm",
+        404,
+        lambda ctx: ctx.client.post("/register/confirm", json={"username": "x", "code": "1"}),
+    ),
+    ("post", "/register/confirm", 409, confirmed_twice),
+    ("post", "/register/confirm", 409, confirm_scripted("AliasExistsException")),
+    (
+        "post",
+        "/register/confirm",
+        413,
+        lambda ctx: ctx.client.post("/register/confirm", json={"code": "1" * 70_000}),
+    ),
+    (
+        "post",
+        "/register/confirm",
+        415,
+        lambda ctx: ctx.client.post("/register/confirm", data="x", content_type="text/csv"),
+    ),
+    (
+        "post",
+        "/register/confirm",
+        422,
+        lambda ctx: ctx.client.post(
+            "/register/confirm", json={"username": ctx.registered(), "code": "000000x"}
+        ),
+    ),
+    ("post", "/register/confirm", 422, confirm_scripted("ExpiredCodeException")),
+    ("post", "/register/confirm", 429, confirm_scripted("TooManyFailedAttemptsException")),
+    ("post", "/register/confirm", 502, confirm_scripted("InternalErrorException")),
+    ("post", "/register/confirm", 503, confirm_scripted("TooManyRequestsException")),
+    (
+        "post",
+        "/register/confirm",
+        504,
+        timed_out("/register/confirm", {"username": "a", "code": "1"}),
+    ),
+    (
+        "post",
+        "/register/resend",
+        200,
+        lambda ctx: ctx.client.post("/register/resend", json={"username": ctx.registered()}),
+    ),
+    (
+        "post",
+        "/register/resend",
+        200,
+        lambda ctx: form(ctx.client, "/register/resend", {"username": ctx.registered()}),
+    ),
+    (
+        "post",
+        "/register/resend",
+        303,
+        lambda ctx: form(
+            ctx.client, "/register/resend", {"username": ctx.registered(), "redirect_to": "/x"}
+        ),
+    ),
+    (
+        "post",
+        "/register/resend",
+        400,
+        lambda ctx: ctx.client.post("/register/resend", data="1", content_type="application/json"),
+    ),
+    ("post", "/register/resend", 403, resend_scripted("ForbiddenException")),
+    (
+        "post",
+        "/register/resend",
+        404,
+        lambda ctx: ctx.client.post("/register/resend", json={"username": "nobody"}),
+    ),
+    (
+        "post",
+        "/register/resend",
+        409,
+        resent_when_confirmed,
+    ),
+    (
+        "post",
+        "/register/resend",
+        413,
+        lambda ctx: ctx.client.post("/register/resend", json={"username": "u" * 70_000}),
+    ),
+    (
+        "post",
+        "/register/resend",
+        415,
+        lambda ctx: ctx.client.post("/register/resend", data="x", content_type="text/xml"),
+    ),
+    (
+        "post",
+        "/register/resend",
+        422,
+        lambda ctx: ctx.client.post("/register/resend", json={"username": "has space"}),
+    ),
+    ("post", "/register/resend", 429, rate_limited),
+    ("post", "/register/resend", 502, resend_scripted("CodeDeliveryFailureException")),
+    ("post", "/register/resend", 503, resend_scripted("LimitExceededException")),
+    ("post", "/register/resend", 504, timed_out("/register/resend", {"username": "ada"})),
+]
+
+
+def documented_answer(spec: dict, method: str, path: str, status: int) -> dict:
+    responses = spec["paths"][path][method]["responses"]
+    assert str(status) in responses, f"{method.upper()} {path} answers {status}, undocumented"
+    answer = responses[str(status)]
+    if "$ref" in answer:
+        answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    return answer
+
+
+def check_against(spec: dict, answer: dict, response: TestResponse) -> None:
+    content = answer.get("content", {})
+    if not content:
+        assert not response.get_data(), "an answer documented without a body has one"
+        return
+    assert response.mimetype in content, f"{response.mimetype} is not documented"
+    media = content[response.mimetype]
+    if response.mimetype != "application/json":
+        return
+    Draft202012Validator({**media["schema"], "components": spec["components"]}).validate(
+        response.json
+    )
+    if "examples" in media:  # error answers: the code must be one the document lists
+        assert response.json["code"] in media["examples"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "scenario"),
+    SCENARIOS,
+    ids=[f"{method} {path} {status}-{i}" for i, (method, path, status, _) in enumerate(SCENARIOS)],
+)
+def test_real_answers_match_the_document(
+    spec, client, cognito, settings, monkeypatch, method, path, status, scenario
+):
+    response = scenario(Context(client, cognito, settings, monkeypatch))
+
+    assert response.status_code == status
+    check_against(spec, documented_answer(spec, method, path, status), response)
+
+
+def test_every_documented_answer_is_exercised_above(spec):
+    documented = {
+        (method, path, int(status))
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        for status in operation["responses"]
+        if status != "default"
+    }
+    exercised = {(method, path, status) for method, path, status, _ in SCENARIOS}
+
+    assert documented == exercised
