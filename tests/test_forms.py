@@ -169,3 +169,10 @@ def test_typed_values_are_escaped_in_the_re_rendered_form(browser):
     response = post_form(browser, "/register", **signup_body(email='"><script>alert(1)</script>'))
 
     assert "<script>alert(1)" not in response.get_data(as_text=True)
+
+
+def test_blank_optional_inputs_of_a_plain_form_count_as_not_given(browser, cognito):
+    response = post_form(browser, "/register", **signup_body(given_name="", username=""))
+
+    assert response.status_code == 201
+    assert cognito.calls("SignUp")[0].params["Username"] == "ada@example.com"

@@ -56,6 +56,8 @@ def read_form(form: MultiDict[str, str]) -> dict[str, Any]:
     _reject_duplicates(list(form.items(multi=True)))
     data: dict[str, Any] = {}
     for name, value in form.items():
+        if value == "":
+            continue  # a form sends every input, left blank or not: blank means not given
         match = _FORM_MAP_KEY.match(name)
         if match:
             data.setdefault(match["field"], {})[match["key"]] = value

@@ -165,7 +165,14 @@
       if (!step.hidden) shown = step;
     });
     if (!shown) return false;
-    var focus = shown.querySelector("input:not([type=hidden])") || shown.querySelector("h1, h2");
+    // The first field still to fill in, else the step's heading, so the next thing to do is read.
+    var empty = Array.prototype.filter.call(
+      shown.querySelectorAll("input:not([type=hidden])"),
+      function (input) {
+        return !input.value;
+      }
+    );
+    var focus = empty[0] || shown.querySelector("h1, h2");
     if (focus) focus.focus();
     return true;
   }
