@@ -83,7 +83,9 @@ def register_readiness_checks(app: Flask, settings: Settings) -> None:
         readiness.add_check(app, "cognito", readiness.not_configured)
     elif settings.readyz_check_cognito:
         timeout = min(settings.cognito_timeout_seconds, readiness.DEADLINE_SECONDS)
-        check = readiness.Cached(lambda: gateway.check_reachable(timeout), seconds=5)
+        check = readiness.Cached(
+            lambda: gateway.check_reachable(timeout), readiness.UPSTREAM_CACHE_SECONDS
+        )
         readiness.add_check(app, "cognito", check)
 
 
@@ -91,7 +93,8 @@ def register_blueprints(app: Flask) -> None:
     from app.api import health, metrics, pages, register
     from app.extensions import api
 
-    # app.api.NOT_RATE_LIMITED names the blueprints the rate limiter must exempt.
+    # Rate limits belong on register.blp alone: probes, metrics, docs and the demo page are
+    # never limited (an orchestrator must always get its answer).
     api.register_blueprint(health.blp)
     api.register_blueprint(metrics.blp)
     api.register_blueprint(pages.blp)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask, Response, current_app, g, redirect, request
@@ -131,8 +131,10 @@ def form_view(
     messages = {input_name(name): list(found) for name, found in (field_errors or {}).items()}
     specs = list(FIELDS[kind])
     shown = {spec.name for spec in specs}
+    # What else the landing page posted goes back with the form: shown when a person can fill
+    # it in (a known attribute, or one with an error to fix), hidden otherwise.
     specs += [
-        FieldSpec(name, LABELS.get(name, name))
+        FieldSpec(name, LABELS.get(name, name), _extra_type(name, messages))
         for name in values
         if name not in shown and name not in SECRET_FIELDS and name != REDIRECT_FIELD
     ]
@@ -140,17 +142,25 @@ def form_view(
     if kind == "register" and "username" not in names:
         # The username defaults to the email: its errors are the email field's to show.
         messages.setdefault("email", []).extend(messages.pop("username", []))
+    # A hidden field with an error is shown, so that it can be fixed.
+    specs = [
+        replace(spec, type="text") if spec.type == "hidden" and spec.name in messages else spec
+        for spec in specs
+    ]
     bound = [
         BoundField(
             spec,
             "" if spec.name in SECRET_FIELDS else values.get(spec.name, ""),
-            # A hidden field cannot show an error: the form's message does.
-            [] if spec.type == "hidden" else messages.pop(spec.name, []),
+            messages.pop(spec.name, []),
         )
         for spec in specs
     ]
     endpoint = next(name for name, form in FORM_ENDPOINTS.items() if form == kind)
     return FormView(kind, endpoint, bound, redirect_to, messages)
+
+
+def _extra_type(name: str, messages: Mapping[str, object]) -> str:
+    return "text" if name in LABELS or name in messages else "hidden"
 
 
 def checked_redirect(value: object, allowed_origins: frozenset[str]) -> str:

@@ -67,9 +67,9 @@ STEPS = {
 # Field labels are the request schemas' own field names; anything else (a misspelt field, a map
 # key a client made up) is counted as "other" so a client cannot create series at will.
 KNOWN_FIELDS = frozenset(
-    name
+    field.data_key or name
     for schema in (RegisterRequestSchema, ConfirmRequestSchema, ResendRequestSchema)
-    for name in schema().fields
+    for name, field in schema().fields.items()
 ) | {"redirect_to"}
 OTHER = "other"
 
@@ -102,10 +102,21 @@ def outcome_of(response: Response, error: HTTPException | None) -> str:
     return str(errors.error_body(error)["code"])
 
 
-def rate_limit_label(error: HTTPException) -> str:
-    """The limit a 429 came from: flask-limiter's ``RateLimitExceeded`` carries it as ``limit``."""
-    limit = getattr(getattr(error, "limit", None), "limit", None)
-    return str(limit) if limit is not None else "unknown"
+def rate_limit_label(error: HTTPException | None) -> str | None:
+    """The limit that refused this request, or None when no rate limit of ours did.
+
+    Our own refusals name their limit in ``limit_name``; flask-limiter's ``RateLimitExceeded``
+    carries the limit it applied. Cognito's TooManyAttempts (a 429 too) is neither.
+    """
+    if error is None or error.code != 429:
+        return None
+    name = getattr(error, "limit_name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(error, TooManyRequests):
+        limit = getattr(getattr(error, "limit", None), "limit", None)
+        return str(limit) if limit is not None else "unknown"
+    return None
 
 
 def record_request(response: Response) -> Response:
@@ -116,10 +127,9 @@ def record_request(response: Response) -> Response:
         SIGNUP_REQUESTS.labels(step, outcome_of(response, error)).inc()
     if isinstance(error, errors.InvalidFields):
         count_validation_failures(error.fields)
-    # Our own 429 (TooManyAttempts) is Cognito's verdict on a code; only werkzeug's
-    # TooManyRequests, which flask-limiter raises, is a rate limit of ours.
-    if isinstance(error, TooManyRequests):
-        count_rate_limit_refusal(rate_limit_label(error))
+    limit = rate_limit_label(error)
+    if limit is not None:
+        count_rate_limit_refusal(limit)
     return response
 
 

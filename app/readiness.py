@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from flask import Flask
+from limits.storage import Storage
+from sqlalchemy import Engine, text
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,8 @@ Check = Callable[[], None]
 
 # Orchestrators give a probe a few seconds (deploy/k8s: 3 s); answer well within that.
 DEADLINE_SECONDS = 2.0
+# How long an upstream check's verdict is reused (see Cached).
+UPSTREAM_CACHE_SECONDS = 5.0
 
 
 def add_check(app: Flask, name: str, check: Check) -> None:
@@ -93,6 +97,30 @@ class Cached:
             error = self._error
         if error is not None:
             raise error
+
+
+class StorageUnavailable(RuntimeError):
+    """The rate-limit storage did not answer its health check."""
+
+
+def storage_check(storage: Storage) -> Check:
+    """Readiness of a ``limits`` storage (flask-limiter's ``limiter.storage``): it pings."""
+
+    def check() -> None:
+        if not storage.check():
+            raise StorageUnavailable()
+
+    return check
+
+
+def database_check(engine: Engine) -> Check:
+    """Readiness of an SQLAlchemy engine (Flask-SQLAlchemy's ``db.engine``): one SELECT 1."""
+
+    def check() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    return check
 
 
 class NotConfigured(RuntimeError):

@@ -176,3 +176,21 @@ def test_blank_optional_inputs_of_a_plain_form_count_as_not_given(browser, cogni
 
     assert response.status_code == 201
     assert cognito.calls("SignUp")[0].params["Username"] == "ada@example.com"
+
+
+def test_other_posted_fields_ride_along_hidden_unless_they_need_fixing(browser, refused):
+    not_allowed = post_form(browser, "/register", **signup_body(**{"attributes[custom:x]": "1"}))
+
+    assert 'type="hidden"' in input_tag(refused.get_data(as_text=True), "attributes[custom:plan]")
+    shown = input_tag(not_allowed.get_data(as_text=True), "attributes[custom:x]")
+    assert 'type="text"' in shown
+    assert 'aria-invalid="true"' in shown
+
+
+def test_a_refused_resend_shows_the_username_to_correct(browser):
+    response = post_form(browser, "/register/resend", username="nobody@example.com")
+
+    username = input_tag(response.get_data(as_text=True), "username")
+    assert response.status_code == 404
+    assert 'type="text"' in username
+    assert 'aria-invalid="true"' in username

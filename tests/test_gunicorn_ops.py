@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +48,16 @@ def signups_counted(base: str) -> float:
 
 
 def server_env(cognito: CognitoDouble, **overrides: str) -> dict[str, str]:
-    return environment({**cognito.settings(), "WEB_CONCURRENCY": "2", **overrides})
+    return environment(
+        {
+            **cognito.settings(),
+            "WEB_CONCURRENCY": "2",
+            # Two workers need shared rate-limit storage once rate limits exist (issue 3).
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+            "RATELIMIT_KEY_PREFIX": f"test-ops-{uuid.uuid4().hex[:12]}",
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="module")

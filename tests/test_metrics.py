@@ -13,7 +13,7 @@ from flask_limiter.util import get_remote_address
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app, metrics
-from app.api import NOT_RATE_LIMITED
+from app.errors import APIError
 from tests.conftest import signup_body
 
 
@@ -152,27 +152,13 @@ def test_nothing_a_client_typed_becomes_a_label(client, cognito):
     assert "leak" not in client.get("/metrics").get_data(as_text=True)
 
 
-PROBES = ("/healthz", "/readyz", "/metrics", "/", "/docs", "/openapi.json")
-
-
 @pytest.fixture
 def limited_app(settings: dict[str, str]) -> Flask:
-    """The app behind flask-limiter, the way the rate-limit issue wires it."""
+    """The app behind flask-limiter, limiting the sign-up blueprint as the rate-limit issue does."""
     app = create_app(settings)
-    limiter = Limiter(
-        get_remote_address, app=app, default_limits=["1 per day"], storage_uri="memory://"
-    )
-    for name in NOT_RATE_LIMITED:
-        limiter.exempt(app.blueprints[name])
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
+    limiter.limit("1 per day", methods=["POST"])(app.blueprints["register"])
     return app
-
-
-def test_probes_and_metrics_are_not_rate_limited(limited_app, cognito):
-    client = limited_app.test_client()
-
-    answers = {path: [client.get(path).status_code for _ in range(3)] for path in PROBES}
-
-    assert answers == {path: [200] * 3 for path in PROBES}
 
 
 def test_rate_limit_refusals_are_counted_by_limit(limited_app, cognito):
@@ -191,6 +177,29 @@ def test_the_rate_limiter_can_count_a_refusal_itself(client):
 
     metrics.count_rate_limit_refusal("signup per address")
 
+    assert meter.increase() == 1
+
+
+class RateLimited(APIError):
+    """The shape of the rate-limit issue's own refusal: it names its limit."""
+
+    code = 429
+    error_code = "rate_limited"
+
+    def __init__(self, limit_name: str) -> None:
+        super().__init__(retry_after=1)
+        self.limit_name = limit_name
+
+
+def test_a_refusal_naming_its_limit_is_counted_under_that_name(app):
+    def refuse():
+        raise RateLimited("identity")
+
+    app.add_url_rule("/refused", view_func=refuse)
+    client = app.test_client()
+    meter = Meter(client, "signup_rate_limited_total", limit="identity")
+
+    assert client.get("/refused").status_code == 429
     assert meter.increase() == 1
 
 

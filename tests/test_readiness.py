@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+from limits.storage import storage_from_string
+from sqlalchemy import Engine, create_engine
 
 from app import create_app, readiness
 from tests.cognito_double import JWKS
@@ -150,3 +154,78 @@ def test_a_cached_check_replays_its_last_failure_until_it_is_due_again():
             check()
 
     assert len(calls) == 1
+
+
+# The checks the database and the rate-limit storage plug in, against the real servers
+
+REDIS = "redis://127.0.0.1:6379/0"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def reachable_or_skip(check: readiness.Check, what: str) -> None:
+    """Missing servers fail the run under CI=true and skip the test elsewhere."""
+    try:
+        check()
+    except Exception as error:
+        message = f"{what} is not reachable ({type(error).__name__})"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engine]]:
+    made: list[Engine] = []
+    yield made
+    for engine in made:
+        engine.dispose()
+
+
+def engine(url: str, engines: list[Engine]) -> Engine:
+    made = create_engine(url, connect_args={"connect_timeout": 1})
+    engines.append(made)
+    return made
+
+
+@pytest.mark.redis
+def test_a_reachable_rate_limit_storage_is_ready(app, cognito):
+    check = readiness.storage_check(storage_from_string(REDIS))
+    reachable_or_skip(check, "Redis")
+    readiness.add_check(app, "rate_limit_storage", check)
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json["checks"]["rate_limit_storage"] == "ok"
+
+
+def test_an_unreachable_rate_limit_storage_is_not_ready(app, cognito):
+    storage = storage_from_string(f"redis://127.0.0.1:{free_port()}/0")
+    readiness.add_check(app, "rate_limit_storage", readiness.storage_check(storage))
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json["checks"]["rate_limit_storage"] == "failed"
+
+
+@pytest.mark.postgres
+def test_a_reachable_database_is_ready(app, cognito, engines):
+    check = readiness.database_check(engine(POSTGRES, engines))
+    reachable_or_skip(check, "PostgreSQL")
+    readiness.add_check(app, "database", check)
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json["checks"]["database"] == "ok"
+
+
+def test_an_unreachable_database_is_not_ready(app, cognito, engines):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres"
+    readiness.add_check(app, "database", readiness.database_check(engine(url, engines)))
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json["checks"]["database"] == "failed"
