@@ -211,194 +211,90 @@ def resend_scripted(error: str) -> Callable[[Context], TestResponse]:
 
 
 Scenario = tuple[str, str, int, Callable[[Context], TestResponse]]
+REGISTER, CONFIRM, RESEND = "/register", "/register/confirm", "/register/resend"
+
+
+def get(path: str, status: int = 200) -> Scenario:
+    return ("get", path, status, lambda ctx: ctx.client.get(path))
+
+
+def post(path: str, status: int, **request: object) -> Scenario:
+    """A POST of ``request`` (test client keywords) expected to answer ``status``."""
+    return ("post", path, status, lambda ctx: ctx.client.post(path, **request))
+
+
+def posted(path: str, status: int, scenario: Callable[[Context], TestResponse]) -> Scenario:
+    return ("post", path, status, scenario)
+
+
+def confirmation(ctx: Context, **extra: str) -> dict[str, str]:
+    username = ctx.registered()
+    return {"username": username, "code": ctx.cognito.code_for(username), **extra}
+
+
 SCENARIOS: list[Scenario] = [
-    ("get", "/", 200, lambda ctx: ctx.client.get("/")),
-    ("get", "/healthz", 200, lambda ctx: ctx.client.get("/healthz")),
-    ("get", "/readyz", 200, lambda ctx: ctx.client.get("/readyz")),
+    get("/"),
+    get("/healthz"),
+    get("/readyz"),
     (
         "get",
         "/readyz",
         503,
-        lambda ctx: ctx.app(COGNITO_USER_POOL_ID="us-east-1_Elsewhere").get("/readyz"),
+        lambda ctx: ctx.app(COGNITO_USER_POOL_ID="us-east-1_No").get("/readyz"),
     ),
-    ("get", "/metrics", 200, lambda ctx: ctx.client.get("/metrics")),
-    ("post", "/register", 201, lambda ctx: ctx.client.post("/register", json=signup_body())),
-    ("post", "/register", 201, lambda ctx: form(ctx.client, "/register", signup_body())),
-    (
-        "post",
-        "/register",
+    get("/metrics"),
+    post(REGISTER, 201, json=signup_body()),
+    posted(REGISTER, 201, lambda ctx: form(ctx.client, REGISTER, signup_body())),
+    posted(REGISTER, 303, lambda ctx: form(ctx.client, REGISTER, signup_body(redirect_to="/x"))),
+    post(REGISTER, 400, data="{", content_type="application/json"),
+    posted(REGISTER, 403, register_scripted("ForbiddenException")),
+    posted(REGISTER, 409, register_scripted("UsernameExistsException")),
+    post(REGISTER, 413, json={"password": "x" * 70_000}),
+    post(REGISTER, 415, data="hi", content_type="text/plain"),
+    post(REGISTER, 422, json={"email": "no"}),
+    posted(REGISTER, 422, register_scripted("UserLambdaValidationException")),
+    posted(REGISTER, 429, rate_limited),
+    posted(REGISTER, 502, register_scripted("InternalErrorException")),
+    posted(REGISTER, 502, register_scripted("CodeDeliveryFailureException")),
+    posted(REGISTER, 503, register_scripted("TooManyRequestsException")),
+    posted(REGISTER, 503, register_scripted("LimitExceededException")),
+    posted(REGISTER, 503, unreachable),
+    posted(REGISTER, 503, not_configured),
+    posted(REGISTER, 504, timed_out(REGISTER, signup_body())),
+    posted(CONFIRM, 200, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx))),
+    posted(CONFIRM, 200, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx))),
+    posted(CONFIRM, 303, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx, redirect_to="/"))),
+    post(CONFIRM, 400, data="[", content_type="application/json"),
+    posted(CONFIRM, 403, confirm_scripted("ForbiddenException")),
+    post(CONFIRM, 404, json={"username": "x", "code": "1"}),
+    posted(CONFIRM, 409, confirmed_twice),
+    posted(CONFIRM, 409, confirm_scripted("AliasExistsException")),
+    post(CONFIRM, 413, json={"code": "1" * 70_000}),
+    post(CONFIRM, 415, data="x", content_type="text/csv"),
+    posted(CONFIRM, 422, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx, code="0x"))),
+    posted(CONFIRM, 422, confirm_scripted("ExpiredCodeException")),
+    posted(CONFIRM, 429, confirm_scripted("TooManyFailedAttemptsException")),
+    posted(CONFIRM, 502, confirm_scripted("InternalErrorException")),
+    posted(CONFIRM, 503, confirm_scripted("TooManyRequestsException")),
+    posted(CONFIRM, 504, timed_out(CONFIRM, {"username": "a", "code": "1"})),
+    posted(RESEND, 200, lambda ctx: ctx.client.post(RESEND, json={"username": ctx.registered()})),
+    posted(RESEND, 200, lambda ctx: form(ctx.client, RESEND, {"username": ctx.registered()})),
+    posted(
+        RESEND,
         303,
-        lambda ctx: form(ctx.client, "/register", signup_body(redirect_to="/thanks")),
+        lambda ctx: form(ctx.client, RESEND, {"username": ctx.registered(), "redirect_to": "/"}),
     ),
-    (
-        "post",
-        "/register",
-        400,
-        lambda ctx: ctx.client.post("/register", data="{", content_type="application/json"),
-    ),
-    ("post", "/register", 403, register_scripted("ForbiddenException")),
-    ("post", "/register", 409, register_scripted("UsernameExistsException")),
-    (
-        "post",
-        "/register",
-        413,
-        lambda ctx: ctx.client.post("/register", json={"password": "x" * 70_000}),
-    ),
-    (
-        "post",
-        "/register",
-        415,
-        lambda ctx: ctx.client.post("/register", data="hi", content_type="text/plain"),
-    ),
-    ("post", "/register", 422, lambda ctx: ctx.client.post("/register", json={"email": "no"})),
-    ("post", "/register", 422, register_scripted("UserLambdaValidationException")),
-    ("post", "/register", 429, rate_limited),
-    ("post", "/register", 502, register_scripted("InternalErrorException")),
-    ("post", "/register", 502, register_scripted("CodeDeliveryFailureException")),
-    ("post", "/register", 503, register_scripted("TooManyRequestsException")),
-    ("post", "/register", 503, register_scripted("LimitExceededException")),
-    ("post", "/register", 503, unreachable),
-    ("post", "/register", 503, not_configured),
-    ("post", "/register", 504, timed_out("/register", signup_body())),
-    (
-        "post",
-        "/register/confirm",
-        200,
-        lambda ctx: ctx.client.post(
-            "/register/confirm",
-            json={"username": ctx.registered(), "code": ctx.cognito.code_for("ada@example.com")},
-        ),
-    ),
-    (
-        "post",
-        "/register/confirm",
-        200,
-        lambda ctx: form(
-            ctx.client,
-            "/register/confirm",
-            {"username": ctx.registered(), "code": ctx.cognito.code_for("ada@example.com")},
-        ),
-    ),
-    (
-        "post",
-        "/register/confirm",
-        303,
-        lambda ctx: form(
-            ctx.client,
-            "/register/confirm",
-            {
-                "username": ctx.registered(),
-                "code": ctx.cognito.code_for("ada@example.com"),
-                "redirect_to": "/welcome",
-            },
-        ),
-    ),
-    (
-        "post",
-        "/register/confirm",
-        400,
-        lambda ctx: ctx.client.post("/register/confirm", data="[", content_type="application/json"),
-    ),
-    ("post", "/register/confirm", 403, confirm_scripted("ForbiddenException")),
-    (
-        "post",
-        "/register/confirm",
-        404,
-        lambda ctx: ctx.client.post("/register/confirm", json={"username": "x", "code": "1"}),
-    ),
-    ("post", "/register/confirm", 409, confirmed_twice),
-    ("post", "/register/confirm", 409, confirm_scripted("AliasExistsException")),
-    (
-        "post",
-        "/register/confirm",
-        413,
-        lambda ctx: ctx.client.post("/register/confirm", json={"code": "1" * 70_000}),
-    ),
-    (
-        "post",
-        "/register/confirm",
-        415,
-        lambda ctx: ctx.client.post("/register/confirm", data="x", content_type="text/csv"),
-    ),
-    (
-        "post",
-        "/register/confirm",
-        422,
-        lambda ctx: ctx.client.post(
-            "/register/confirm", json={"username": ctx.registered(), "code": "000000x"}
-        ),
-    ),
-    ("post", "/register/confirm", 422, confirm_scripted("ExpiredCodeException")),
-    ("post", "/register/confirm", 429, confirm_scripted("TooManyFailedAttemptsException")),
-    ("post", "/register/confirm", 502, confirm_scripted("InternalErrorException")),
-    ("post", "/register/confirm", 503, confirm_scripted("TooManyRequestsException")),
-    (
-        "post",
-        "/register/confirm",
-        504,
-        timed_out("/register/confirm", {"username": "a", "code": "1"}),
-    ),
-    (
-        "post",
-        "/register/resend",
-        200,
-        lambda ctx: ctx.client.post("/register/resend", json={"username": ctx.registered()}),
-    ),
-    (
-        "post",
-        "/register/resend",
-        200,
-        lambda ctx: form(ctx.client, "/register/resend", {"username": ctx.registered()}),
-    ),
-    (
-        "post",
-        "/register/resend",
-        303,
-        lambda ctx: form(
-            ctx.client, "/register/resend", {"username": ctx.registered(), "redirect_to": "/x"}
-        ),
-    ),
-    (
-        "post",
-        "/register/resend",
-        400,
-        lambda ctx: ctx.client.post("/register/resend", data="1", content_type="application/json"),
-    ),
-    ("post", "/register/resend", 403, resend_scripted("ForbiddenException")),
-    (
-        "post",
-        "/register/resend",
-        404,
-        lambda ctx: ctx.client.post("/register/resend", json={"username": "nobody"}),
-    ),
-    (
-        "post",
-        "/register/resend",
-        409,
-        resent_when_confirmed,
-    ),
-    (
-        "post",
-        "/register/resend",
-        413,
-        lambda ctx: ctx.client.post("/register/resend", json={"username": "u" * 70_000}),
-    ),
-    (
-        "post",
-        "/register/resend",
-        415,
-        lambda ctx: ctx.client.post("/register/resend", data="x", content_type="text/xml"),
-    ),
-    (
-        "post",
-        "/register/resend",
-        422,
-        lambda ctx: ctx.client.post("/register/resend", json={"username": "has space"}),
-    ),
-    ("post", "/register/resend", 429, rate_limited),
-    ("post", "/register/resend", 502, resend_scripted("CodeDeliveryFailureException")),
-    ("post", "/register/resend", 503, resend_scripted("LimitExceededException")),
-    ("post", "/register/resend", 504, timed_out("/register/resend", {"username": "ada"})),
+    post(RESEND, 400, data="1", content_type="application/json"),
+    posted(RESEND, 403, resend_scripted("ForbiddenException")),
+    post(RESEND, 404, json={"username": "nobody"}),
+    posted(RESEND, 409, resent_when_confirmed),
+    post(RESEND, 413, json={"username": "u" * 70_000}),
+    post(RESEND, 415, data="x", content_type="text/xml"),
+    post(RESEND, 422, json={"username": "has space"}),
+    posted(RESEND, 429, rate_limited),
+    posted(RESEND, 502, resend_scripted("CodeDeliveryFailureException")),
+    posted(RESEND, 503, resend_scripted("LimitExceededException")),
+    posted(RESEND, 504, timed_out(RESEND, {"username": "ada"})),
 ]
 
 
