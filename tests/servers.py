@@ -13,8 +13,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from wsgiref.types import WSGIApplication
 
-from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +33,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free port on a background thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+def serving(app: WSGIApplication, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on ``port`` (any free one by default) on a thread; yields its base URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
