@@ -17,41 +17,42 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     configure_logging(settings)
     configure_flask(app, settings)
-    register_extensions(app)
+    register_extensions(app, settings)
     register_rate_limits(app, settings)
     register_services(app, settings)
+    register_readiness_checks(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
     return app
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # At DEBUG, botocore and urllib3 log whole request bodies: passwords and SECRET_HASH values.
-    for noisy in ("botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    from app.logs import configure_logging as configure
+
+    configure(settings.log_level)
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:
+    from app.openapi import config as openapi_config
+
     app.config.update(
         TRUSTED_PROXY_COUNT=settings.trusted_proxy_count,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
-        API_TITLE="Signup service",
-        API_VERSION="1",
-        OPENAPI_VERSION="3.1.0",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
+        SIGNUP_CORS_ORIGINS=settings.cors_origins,
+        **openapi_config(),
     )
 
 
-def register_extensions(app: Flask) -> None:
+def register_extensions(app: Flask, settings: Settings) -> None:
+    from app import cors, forms, metrics, request_log
     from app.extensions import api
 
     api.init_app(app)
+    request_log.init_app(app)
+    metrics.init_app(app)
+    cors.init_app(app, settings.cors_origins)
+    forms.init_app(app)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:
@@ -71,8 +72,10 @@ def register_services(app: Flask, settings: Settings) -> None:
         # config refuses to start without one. Anything else answers sign-ups with a 503.
         logging.getLogger(__name__).warning("No COGNITO_* settings: sign-ups are refused")
         return
+    gateway = CognitoGateway.from_settings(settings.cognito, settings)
+    app.extensions["cognito"] = gateway
     app.extensions["signup"] = SignupService(
-        CognitoGateway.from_settings(settings.cognito, settings),
+        gateway,
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,
@@ -83,11 +86,33 @@ def register_services(app: Flask, settings: Settings) -> None:
     )
 
 
+def register_readiness_checks(app: Flask, settings: Settings) -> None:
+    """What /readyz checks; the database and the rate-limit storage add theirs the same way."""
+    from app import readiness
+
+    gateway = app.extensions.get("cognito")
+    if gateway is None:
+        readiness.add_check(app, "cognito", readiness.not_configured)
+    elif settings.readyz_check_cognito:
+        timeout = min(settings.cognito_timeout_seconds, readiness.DEADLINE_SECONDS)
+        check = readiness.Cached(
+            lambda: gateway.check_reachable(timeout), readiness.UPSTREAM_CACHE_SECONDS
+        )
+        readiness.add_check(app, "cognito", check)
+    limiter = app.extensions.get("rate_limiter")
+    if limiter is not None:
+        readiness.add_check(app, "rate_limit_storage", readiness.storage_check(limiter.storage))
+
+
 def register_blueprints(app: Flask) -> None:
-    from app.api import health, register
+    from app.api import health, metrics, pages, register
     from app.extensions import api
 
+    # Rate limits belong on register.blp alone: probes, metrics, docs and the demo page are
+    # never limited (an orchestrator must always get its answer).
     api.register_blueprint(health.blp)
+    api.register_blueprint(metrics.blp)
+    api.register_blueprint(pages.blp)
     api.register_blueprint(register.blp)
 
 

@@ -11,6 +11,9 @@ import hashlib
 import hmac
 import logging
 import re
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +30,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from app import errors
+from app import errors, metrics
 from app.config import CognitoSettings, Settings
 
 logger = logging.getLogger(__name__)
+
+
+class PoolUnavailable(RuntimeError):
+    """The user pool's public endpoint answered with an error: wrong pool, region or outage."""
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
@@ -116,6 +123,28 @@ _MISCONFIGURATION = frozenset(
 # own; one second matches botocore's throttling back-off base.
 THROTTLE_RETRY_AFTER_SECONDS = 1
 QUOTA_RETRY_AFTER_SECONDS = 60
+
+# The error codes Cognito's sign-up calls answer with (COGNITO.md): metrics label these by name
+# and everything else (a proxy's HTML page, a code from a future API version) as "other".
+KNOWN_ERROR_CODES = frozenset(
+    {
+        "UsernameExistsException",
+        "InvalidPasswordException",
+        "InvalidParameterException",
+        "CodeDeliveryFailureException",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "UserLambdaValidationException",
+        "ForbiddenException",
+        "InternalErrorException",
+        "CodeMismatchException",
+        "ExpiredCodeException",
+        "TooManyFailedAttemptsException",
+        "AliasExistsException",
+        "UserNotFoundException",
+    }
+    | _MISCONFIGURATION
+)
 
 
 def password_messages(cognito_message: str) -> list[str]:
@@ -203,10 +232,13 @@ class CognitoGateway:
     One instance per process: the boto3 client is thread-safe once created.
     """
 
-    def __init__(self, client: Any, *, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self, client: Any, *, client_id: str, client_secret: str, user_pool_id: str = ""
+    ) -> None:
         self._client = client
         self._client_id = client_id
         self._client_secret = client_secret
+        self._user_pool_id = user_pool_id
 
     @classmethod
     def from_settings(cls, cognito: CognitoSettings, settings: Settings) -> CognitoGateway:
@@ -228,6 +260,7 @@ class CognitoGateway:
             client,
             client_id=cognito.client_id,
             client_secret=cognito.client_secret.reveal(),
+            user_pool_id=cognito.user_pool_id,
         )
 
     def sign_up(
@@ -302,21 +335,65 @@ class CognitoGateway:
             params["ClientMetadata"] = dict(client_metadata)
         return params
 
+    @property
+    def browser_settings(self) -> dict[str, str]:
+        """What Cognito's advanced-security script needs in a browser: none of it is secret."""
+        return {
+            "user_pool_id": self._user_pool_id,
+            "client_id": self._client_id,
+            "region": self._client.meta.region_name,
+        }
+
+    def check_reachable(self, timeout: float) -> None:
+        """Raise unless the user pool's public JWKS document can be fetched.
+
+        The cheapest proof that the endpoint, the region and the pool are right: an unsigned GET
+        that needs no credentials, creates nothing and counts against no Cognito quota. Every
+        sign-up call, by contrast, would spend the account's UserCreation quota.
+        """
+        url = f"{self._client.meta.endpoint_url}/{self._user_pool_id}/.well-known/jwks.json"
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("the Cognito endpoint is not an HTTP URL")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - checked
+                answer.read(64 * 1024)
+        except urllib.error.HTTPError as error:
+            error.close()  # it holds the connection open until collected otherwise
+            raise PoolUnavailable(f"the user pool's JWKS answered {error.code}") from None
+
     @contextmanager
     def _translated(self, operation: str, *, sent_fields: Mapping[str, str]) -> Iterator[None]:
+        started = time.perf_counter()
+        error_code = "none"
         try:
             yield
         except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            error_code = code if code in KNOWN_ERROR_CODES else "other"
             raise translate_client_error(operation, error, sent_fields) from None
         except (ConnectTimeoutError, ReadTimeoutError):
+            error_code = "timeout"
             logger.warning("Cognito %s timed out", operation)
             raise errors.UpstreamTimeout() from None
         except (EndpointConnectionError, HTTPClientError):
+            error_code = "unreachable"
             logger.warning("Cognito %s could not be reached", operation)
             raise errors.UpstreamUnavailable(retry_after=THROTTLE_RETRY_AFTER_SECONDS) from None
         except BotoCoreError as error:
+            error_code = "botocore_error"
             logger.error("Cognito %s failed in botocore: %s", operation, type(error).__name__)
             raise errors.UpstreamError() from None
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.observe_cognito_call(operation, error_code, seconds)
+            logger.debug(
+                "Cognito call",
+                extra={
+                    "operation": operation,
+                    "error_code": error_code,
+                    "duration_ms": round(seconds * 1000, 1),
+                },
+            )
 
 
 def _field_name(attribute: str) -> str:

@@ -103,6 +103,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     abuse: AbuseSettings = field(default_factory=lambda: AbuseSettings())
+    cors_origins: frozenset[str] = frozenset()
+    readyz_check_cognito: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +118,8 @@ class Settings:
             max_body_bytes=_number(env, "SIGNUP_MAX_BODY_BYTES", 64 * 1024, int, 1024, 1 << 20),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             abuse=AbuseSettings.from_env(env),
+            cors_origins=_origins(env, "SIGNUP_CORS_ORIGINS"),
+            readyz_check_cognito=_flag(env, "READYZ_CHECK_COGNITO", True),
         )
 
 
@@ -287,14 +291,49 @@ def _key_prefix(env: Mapping[str, str]) -> str:
     return prefix
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin``; None for anything else.
+
+    Lower-cased, without the default port, so ``https://Example.com:443/x`` gives
+    ``https://example.com``. A URL with credentials in it has no origin we would trust.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _origins(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated origins; a path, query or wildcard is refused, never guessed at."""
+    origins = set()
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        origin = origin_of(item)
+        if origin is None or urlsplit(item).path not in ("", "/") or "?" in item or "#" in item:
+            raise ConfigError(f"{name} entries must look like https://host[:port], got {item!r}")
+        origins.add(origin)
+    return frozenset(origins)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
-    if raw not in _TRUE + _FALSE:
+    if raw not in _TRUE | _FALSE:
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
     return raw in _TRUE

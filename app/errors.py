@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.negotiation import page, wants_page
@@ -259,7 +259,13 @@ def _extra_headers(error: HTTPException) -> list[tuple[str, str]]:
     return headers
 
 
+def current_error() -> HTTPException | None:
+    """The error this request is being answered with, for logs and metrics; None on success."""
+    return g.get("error")
+
+
 def handle_http_exception(error: HTTPException) -> Response:
+    g.error = error
     status = error.code or 500
     if wants_page():
         response = page("error.html", status, error=error_body(error))

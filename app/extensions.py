@@ -1,5 +1,5 @@
 """Flask extensions, created unbound here and bound to an app in ``create_app``."""
 
-from flask_smorest import Api
+from app.openapi import SignupApi
 
-api = Api()
+api = SignupApi()

@@ -9,8 +9,18 @@ for more, and then the server refuses to start; shared storage (redis://) allows
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from app.config import storage_is_shared
+from app.config import storage_is_shared  # imports no prometheus_client, so it may come first
+
+# Every worker writes its metrics here and /metrics sums them. It must be set before any worker
+# imports prometheus_client, hence at config load, in the master. Kubernetes mounts an emptyDir.
+_created_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+METRICS_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="signup-metrics-"))
+)
 
 _STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
 
@@ -23,11 +33,37 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 wsgi_app = "wsgi:app"
+# Workers' heartbeat files in memory: works with a read-only root filesystem, never stalls on disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# gunicorn's own lines as JSON on stdout, like the app's; requests are logged by the app.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
+}
 
 
 def on_starting(server):
-    """Fail fast on per-worker rate limits or without a user pool; embed one when allowed."""
+    """Start from empty metrics; fail fast on per-worker rate limits or without a user pool."""
     from app.config import COGNITO_REQUIRED, ConfigError, Settings
+
+    # Files left by an earlier run would be summed into this one's counters.
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in METRICS_DIR.glob("*.db"):
+        stale.unlink()
 
     if server.cfg.workers > 1 and not storage_is_shared(_STORAGE_URI):
         raise ConfigError(
@@ -59,3 +95,15 @@ def on_starting(server):
         host,
         port,
     )
+
+
+def child_exit(server, worker):
+    """A worker's counters stay in the sum after it exits; its live gauges must not."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

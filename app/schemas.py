@@ -90,9 +90,9 @@ def string_map(key_max: int, value_max: int, key_rule: Any = None, **kwargs: Any
     )
 
 
-def custom_attribute_name(name: str) -> None:
-    if not name.startswith("custom:"):
-        raise ValidationError("Only custom: attributes go here; send standard ones as fields.")
+custom_attribute_name = validate.Regexp(
+    r"^custom:", error="Only custom: attributes go here; send standard ones as fields."
+)
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,13 @@ def captcha_from(data: dict[str, Any]) -> tuple[str | None, str]:
     return None, CAPTCHA_FIELD
 
 
+# The character rules are Unicode categories JSON Schema cannot say; ^\S+$ is what it can.
+NO_SPACES_PATTERN = {"pattern": no_spaces.pattern}
+USERNAME_RULE = "1-128 letters, numbers, marks, symbols or punctuation: no spaces."
+
 username_field = fields.String(
     validate=[validate.Length(min=1, max=128), username_characters],
-    metadata={"description": "Defaults to email. 1-128 characters, no spaces."},
+    metadata={"description": f"Defaults to email. {USERNAME_RULE}", **NO_SPACES_PATTERN},
 )
 
 
@@ -212,7 +216,11 @@ class RegisterRequestSchema(_RequestSchema):
         required=True,
         load_only=True,
         validate=[validate.Length(min=1, max=256), password_characters],
-        metadata={"description": "Up to 256 characters, no spaces; the pool's policy applies."},
+        metadata={
+            "description": "Up to 256 characters, no spaces or control characters; the pool's "
+            "password policy applies on top.",
+            **NO_SPACES_PATTERN,
+        },
     )
     email = fields.Email(validate=validate.Length(max=254))
     phone_number = fields.String(
@@ -287,7 +295,11 @@ class RegisterRequestSchema(_RequestSchema):
 
 
 class ConfirmRequestSchema(_RequestSchema):
-    username = fields.String(required=True, validate=username_field.validate)
+    username = fields.String(
+        required=True,
+        validate=username_field.validate,
+        metadata={"description": USERNAME_RULE, **NO_SPACES_PATTERN},
+    )
     code = fields.String(
         required=True,
         validate=[
@@ -303,7 +315,11 @@ class ConfirmRequestSchema(_RequestSchema):
 
 
 class ResendRequestSchema(_RequestSchema):
-    username = fields.String(required=True, validate=username_field.validate)
+    username = fields.String(
+        required=True,
+        validate=username_field.validate,
+        metadata={"description": USERNAME_RULE, **NO_SPACES_PATTERN},
+    )
     honeypot = honeypot_field()
 
     @post_load

@@ -64,6 +64,9 @@ _NO_WHITESPACE = re.compile(r"[\S]+", re.ASCII)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+[0-9]{4,15}")
 _MAX_STRING = 131072
+# GET /<pool id>/.well-known/jwks.json: public, unauthenticated; recorded as operation JWKS.
+JWKS_PATH = "/.well-known/jwks.json"
+JWKS = "GetJwks"
 
 
 @dataclass
@@ -497,7 +500,10 @@ class CognitoDouble:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        answer = self._answer(request)
+        if request.method == "GET" and request.path.endswith(JWKS_PATH):
+            answer = self._jwks(request)
+        else:
+            answer = self._answer(request)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
@@ -505,6 +511,26 @@ class CognitoDouble:
         for name, value in answer.headers.items():
             response.headers[name] = value
         return response(environ, start_response)
+
+    def _jwks(self, request: Request) -> _Answer:
+        """The pool's public signing keys, as Cognito serves them to anyone, unsigned."""
+        with self._lock:
+            self.received.append(Received(JWKS, {}, dict(request.headers.items())))
+            if self._scripted[JWKS]:
+                return self._scripted[JWKS].popleft()
+        if request.path != f"/{self.user_pool_id}{JWKS_PATH}":
+            pool = request.path.removesuffix(JWKS_PATH).strip("/")
+            body = json.dumps({"message": f"User pool {pool} does not exist."}).encode()
+            return _Answer(404, body, "application/json")
+        key = {
+            "alg": "RS256",
+            "e": "AQAB",
+            "kid": "double",
+            "kty": "RSA",
+            "n": "AQAB",
+            "use": "sig",
+        }
+        return _Answer(200, json.dumps({"keys": [key]}).encode(), "application/json")
 
     def _answer(self, request: Request) -> _Answer:
         target = request.headers.get("X-Amz-Target", "")

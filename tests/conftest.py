@@ -31,6 +31,15 @@ def cognito(cognito_server: CognitoDouble) -> CognitoDouble:
     return cognito_server
 
 
+# For tests about something other than rate limits: budgets no test run can exhaust.
+GENEROUS_LIMITS = {
+    "SIGNUP_RATE_LIMIT_PER_IP": "100000/minute",
+    "SIGNUP_RATE_LIMIT_PER_IDENTITY": "100000/minute",
+    "SIGNUP_RATE_LIMIT_GLOBAL": "100000/second",
+    "SIGNUP_RATE_LIMIT_CONFIRM_PER_USERNAME": "100000/minute",
+}
+
+
 @pytest.fixture
 def settings(cognito: CognitoDouble, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for an app talking to the double; boto3 finds it through its own env var."""

@@ -109,6 +109,19 @@ def test_another_address_has_its_own_budget(client, cognito):
     assert register(client, 3, environ_base={"REMOTE_ADDR": "203.0.113.50"}).status_code == 201
 
 
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/static/signup.js"]
+)
+def test_probes_scrapes_docs_and_pages_are_never_limited(client, cognito, path):
+    answers = []
+    for _ in range(6):
+        with client.get(path) as response:  # closes the static file it may stream
+            answers.append(response.status_code)
+
+    assert 429 not in answers
+    assert answers[0] == answers[-1] == 200
+
+
 def test_health_checks_and_preflights_spend_nothing(client, cognito):
     for _ in range(5):
         assert client.get("/healthz").status_code == 200

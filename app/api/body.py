@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
 from app import errors
+from app.forms import take_redirect
 from app.negotiation import is_form
 
 JSON_TYPES = ("application/json",)
@@ -55,6 +56,8 @@ def read_form(form: MultiDict[str, str]) -> dict[str, Any]:
     _reject_duplicates(list(form.items(multi=True)))
     data: dict[str, Any] = {}
     for name, value in form.items():
+        if value == "":
+            continue  # a form sends every input, left blank or not: blank means not given
         match = _FORM_MAP_KEY.match(name)
         if match:
             data.setdefault(match["field"], {})[match["key"]] = value
@@ -88,7 +91,9 @@ class BodyParser(FlaskParser):
         if request.mimetype in JSON_TYPES or request.mimetype.endswith("+json"):
             return read_json(request)
         if is_form(request):
-            return read_form(request.form)
+            data = read_form(request.form)
+            take_redirect(data)  # a form-only field, handled before the schema sees the rest
+            return data
         raise errors.UnsupportedContentType()
 
     def handle_error(
