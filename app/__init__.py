@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask
 
 from app.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -18,6 +21,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_logging(settings)
     configure_flask(app, settings)
     register_extensions(app)
+    register_records(app, settings)
     register_services(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
@@ -32,6 +36,8 @@ def configure_logging(settings: Settings) -> None:
     # At DEBUG, botocore and urllib3 log whole request bodies: passwords and SECRET_HASH values.
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Alembic lists its autogenerate plugins at INFO on import: noise in every worker's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:
@@ -44,17 +50,37 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
+        SQLALCHEMY_DATABASE_URI=settings.records.database_url.reveal(),
+        # A pooled connection can outlive a PostgreSQL restart: test it before use.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SIGNUP_RECORD_RETENTION=settings.records.retention,
     )
 
 
 def register_extensions(app: Flask) -> None:
-    from app.extensions import api
+    from app import models  # noqa: F401 - the tables Flask-Migrate compares and creates
+    from app.extensions import api, db, migrate
 
     api.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+
+
+def register_records(app: Flask, settings: Settings) -> None:
+    """The repositories over the service's database, for the services and the CLI."""
+    from app.extensions import db
+    from app.repository import IdempotencyKeys, SignupRecords
+
+    with app.app_context():
+        engine = db.engine
+    app.extensions["signup_records"] = SignupRecords(engine)
+    app.extensions["idempotency_keys"] = IdempotencyKeys(engine)
 
 
 def register_services(app: Flask, settings: Settings) -> None:
     from app.cognito import CognitoGateway
+    from app.services.keyed_hash import derive_key
+    from app.services.records import RecordKeeper
     from app.services.signup import SignupPolicy, SignupService
 
     if settings.cognito is None:
@@ -62,11 +88,19 @@ def register_services(app: Flask, settings: Settings) -> None:
         # config refuses to start without one. Anything else answers sign-ups with a 503.
         logging.getLogger(__name__).warning("No COGNITO_* settings: sign-ups are refused")
         return
+    records = settings.records
+    # Without a key of its own, hashes are keyed by the client secret: never stored, never sent.
+    master_key = (records.hmac_key or settings.cognito.client_secret).reveal()
     app.extensions["signup"] = SignupService(
         CognitoGateway.from_settings(settings.cognito, settings),
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,
+        ),
+        RecordKeeper(
+            app.extensions["signup_records"],
+            identity_key=derive_key(master_key, "identity"),
+            ip_retention=records.ip_retention,
         ),
     )
 

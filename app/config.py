@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -68,6 +69,41 @@ class CognitoSettings:
         )
 
 
+# How much of a client's IP a signup record keeps: the /24 (IPv4) or /48 (IPv6) network it is
+# in, the whole address, or nothing.
+IP_RETENTION_CHOICES = ("truncated", "full", "none")
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """The service's own database: signup records and idempotency keys."""
+
+    # Relative SQLite paths live in the app's instance folder (created on demand).
+    database_url: Secret = field(default_factory=lambda: Secret("sqlite:///signups.db"))
+    # Keys the HMACs of identities and request bodies; None derives one from the client secret.
+    hmac_key: Secret | None = None
+    ip_retention: str = "truncated"
+    retention: timedelta = timedelta(days=90)
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    idempotency_wait_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RecordSettings:
+        ip_retention = env.get("SIGNUP_RECORD_IP", "").strip().lower() or "truncated"
+        if ip_retention not in IP_RETENTION_CHOICES:
+            raise ConfigError(f"SIGNUP_RECORD_IP must be one of {', '.join(IP_RETENTION_CHOICES)}")
+        return cls(
+            database_url=Secret(_database_url(env)),
+            hmac_key=_record_key(env),
+            ip_retention=ip_retention,
+            retention=_duration(env, "SIGNUP_RECORD_RETENTION", timedelta(days=90)),
+            idempotency_ttl=_duration(env, "SIGNUP_IDEMPOTENCY_TTL", timedelta(hours=24)),
+            idempotency_wait_seconds=_number(
+                env, "SIGNUP_IDEMPOTENCY_WAIT_SECONDS", 5.0, float, 0.0, 60
+            ),
+        )
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -86,6 +122,7 @@ class Settings:
     client_metadata_keys: frozenset[str] = frozenset()
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    records: RecordSettings = field(default_factory=RecordSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -98,6 +135,7 @@ class Settings:
             client_metadata_keys=_names(env, "SIGNUP_CLIENT_METADATA_KEYS"),
             max_body_bytes=_number(env, "SIGNUP_MAX_BODY_BYTES", 64 * 1024, int, 1024, 1 << 20),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            records=RecordSettings.from_env(env),
         )
 
 
@@ -108,17 +146,19 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _secret_value(env: Mapping[str, str], name: str) -> str:
+    """``name``, or the contents of the file ``name_FILE`` points at (a mounted secret)."""
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return env.get(name, "").strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"{name}_FILE cannot be read: {error.strerror}") from None
+
+
 def _client_secret(env: Mapping[str, str]) -> str:
-    path = env.get("COGNITO_CLIENT_SECRET_FILE", "").strip()
-    if path:
-        try:
-            secret = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(
-                f"COGNITO_CLIENT_SECRET_FILE cannot be read: {error.strerror}"
-            ) from None
-    else:
-        secret = env.get("COGNITO_CLIENT_SECRET", "").strip()
+    secret = _secret_value(env, "COGNITO_CLIENT_SECRET")
     if not secret:
         raise ConfigError("COGNITO_CLIENT_SECRET or COGNITO_CLIENT_SECRET_FILE is required")
     return secret
@@ -143,3 +183,56 @@ def _names(env: Mapping[str, str], name: str, prefix: str = "") -> frozenset[str
     if wrong:
         raise ConfigError(f"{name} entries must start with {prefix!r}: {', '.join(wrong)}")
     return names
+
+
+_DURATION = re.compile(r"^(?P<amount>\d+)\s*(?P<unit>[smhd]?)$")
+_DURATION_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``24h``, ``15m``, ``30s`` or plain seconds; ValueError for anything else."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match["amount"]) <= 0:
+        raise ValueError(f"{text!r} is not a duration like 90d, 24h, 15m or 30s")
+    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+# psycopg 3 is the PostgreSQL driver installed; SQLAlchemy's bare "postgresql://" means psycopg2.
+_POSTGRES_SCHEME = re.compile(r"^postgres(?:ql)?://")
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = env.get("DATABASE_URL", "").strip() or "sqlite:///signups.db"
+    raw = _POSTGRES_SCHEME.sub("postgresql+psycopg://", raw)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL is not a database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
+    return raw
+
+
+RECORD_KEY_MIN_LENGTH = 32
+
+
+def _record_key(env: Mapping[str, str]) -> Secret | None:
+    key = _secret_value(env, "SIGNUP_RECORD_KEY")
+    if not key:
+        return None
+    if len(key) < RECORD_KEY_MIN_LENGTH:
+        raise ConfigError(f"SIGNUP_RECORD_KEY must be at least {RECORD_KEY_MIN_LENGTH} characters")
+    return Secret(key)

@@ -135,6 +135,14 @@ class NotConfigured(UpstreamUnavailable):
     description = "Sign-ups are not available right now."
 
 
+class StorageUnavailable(APIError):
+    """The service's own database cannot be written: refused before Cognito is called."""
+
+    code = 503
+    error_code = "storage_unavailable"
+    description = "Sign-ups are paused for a moment. Please try again shortly."
+
+
 class UpstreamThrottled(UpstreamUnavailable):
     error_code = "upstream_throttled"
     description = "The service is busy. Please try again shortly."

@@ -479,6 +479,11 @@ class CognitoDouble:
                 raise KeyError(f"no user {username!r} has signed up with the Cognito double")
             return user.code
 
+    def sub_for(self, username: str) -> str:
+        """The UserSub the double gave ``username``; KeyError when no such user signed up."""
+        with self._lock:
+            return self._users[username].sub
+
     def fail_next(
         self,
         operation: str,

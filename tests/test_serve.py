@@ -38,11 +38,20 @@ def post(url: str, body: dict[str, str]) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """gunicorn with two workers, as `make run` starts it, with no COGNITO_* settings."""
+    """gunicorn with two workers, as `make run` starts it (migrations first), with no COGNITO_*."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "gunicorn.log"
+    folder = tmp_path_factory.mktemp("serve")
+    log = folder / "gunicorn.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
-    env.update(PORT=str(port), WEB_CONCURRENCY="2")
+    env.update(PORT=str(port), WEB_CONCURRENCY="2", DATABASE_URL=f"sqlite:///{folder}/signups.db")
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"],

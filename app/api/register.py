@@ -7,7 +7,7 @@ from flask import current_app, request
 from app import errors
 from app.api.body import Blueprint
 from app.client_ip import resolve_client_ip
-from app.negotiation import page, wants_page
+from app.negotiation import is_form, page, wants_page
 from app.schemas import (
     ConfirmRequest,
     ConfirmRequestSchema,
@@ -52,7 +52,7 @@ def register(signup: SignupRequest):
 
     Accepts JSON or an HTML form (`application/x-www-form-urlencoded`).
     """
-    registered = signups().register(signup, client_ip())
+    registered = signups().register(signup, client_ip(), "form" if is_form(request) else "json")
     if wants_page():
         return page(
             "result.html",
