@@ -79,6 +79,7 @@ def register_records(app: Flask, settings: Settings) -> None:
 
 def register_services(app: Flask, settings: Settings) -> None:
     from app.cognito import CognitoGateway
+    from app.services.idempotency import IdempotencyService
     from app.services.keyed_hash import derive_key
     from app.services.records import RecordKeeper
     from app.services.signup import SignupPolicy, SignupService
@@ -102,6 +103,12 @@ def register_services(app: Flask, settings: Settings) -> None:
             identity_key=derive_key(master_key, "identity"),
             ip_retention=records.ip_retention,
         ),
+    )
+    app.extensions["idempotency"] = IdempotencyService(
+        app.extensions["idempotency_keys"],
+        request_key=derive_key(master_key, "request"),
+        ttl=records.idempotency_ttl,
+        wait_seconds=records.idempotency_wait_seconds,
     )
 
 

@@ -143,6 +143,18 @@ class StorageUnavailable(APIError):
     description = "Sign-ups are paused for a moment. Please try again shortly."
 
 
+class IdempotencyKeyReused(APIError):
+    code = 422
+    error_code = "idempotency_key_reused"
+    description = "This Idempotency-Key was already used for a different request."
+
+
+class IdempotencyInProgress(APIError):
+    code = 409
+    error_code = "idempotency_in_progress"
+    description = "A request with this Idempotency-Key is still in progress. Retry shortly."
+
+
 class UpstreamThrottled(UpstreamUnavailable):
     error_code = "upstream_throttled"
     description = "The service is busy. Please try again shortly."

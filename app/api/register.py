@@ -6,6 +6,7 @@ from flask import current_app, request
 
 from app import errors
 from app.api.body import Blueprint
+from app.api.idempotency import HEADER_DOC, idempotent
 from app.client_ip import resolve_client_ip
 from app.negotiation import is_form, page, wants_page
 from app.schemas import (
@@ -46,6 +47,8 @@ def client_ip() -> str | None:
 
 @blp.post("")
 @blp.arguments(RegisterRequestSchema(), location="body")
+@blp.doc(parameters=[HEADER_DOC])
+@idempotent
 @blp.response(201, RegisterResponseSchema())
 def register(signup: SignupRequest):
     """Sign up: create an unconfirmed account and send a confirmation code.
@@ -77,6 +80,8 @@ def confirm(confirmation: ConfirmRequest):
 
 @blp.post("/resend")
 @blp.arguments(ResendRequestSchema(), location="body")
+@blp.doc(parameters=[HEADER_DOC])
+@idempotent
 @blp.response(200, ResendResponseSchema())
 def resend(resend: ResendRequest):
     """Send a new confirmation code to an account that is not confirmed yet."""
