@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_services(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 
@@ -124,3 +125,9 @@ def register_error_handlers(app: Flask) -> None:
     from app.errors import register_error_handlers as register
 
     register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.commands import signups
+
+    app.cli.add_command(signups)
