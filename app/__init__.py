@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_logging(settings)
     configure_flask(app, settings)
     register_extensions(app)
-    register_records(app, settings)
+    register_records(app)
     register_services(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
@@ -67,7 +67,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
 
 
-def register_records(app: Flask, settings: Settings) -> None:
+def register_records(app: Flask) -> None:
     """The repositories over the service's database, for the services and the CLI."""
     from app.extensions import db
     from app.repository import IdempotencyKeys, SignupRecords
