@@ -21,6 +21,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_logging(settings)
     configure_flask(app, settings)
     register_extensions(app)
+    register_rate_limits(app, settings)
     register_records(app)
     register_services(app, settings)
     register_blueprints(app)
@@ -78,8 +79,16 @@ def register_records(app: Flask) -> None:
     app.extensions["idempotency_keys"] = IdempotencyKeys(engine)
 
 
+def register_rate_limits(app: Flask, settings: Settings) -> None:
+    from app.rate_limits import register_rate_limits as register
+
+    register(app, settings.abuse)
+
+
 def register_services(app: Flask, settings: Settings) -> None:
+    from app.captcha import CaptchaVerifier
     from app.cognito import CognitoGateway
+    from app.services.budgets import Budgets
     from app.services.idempotency import IdempotencyService
     from app.services.keyed_hash import derive_key
     from app.services.records import RecordKeeper
@@ -98,8 +107,11 @@ def register_services(app: Flask, settings: Settings) -> None:
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,
+            hide_existing_users=settings.abuse.hide_existing_users,
         ),
-        RecordKeeper(
+        budgets=Budgets.from_settings(settings.abuse),
+        captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
+        records=RecordKeeper(
             app.extensions["signup_records"],
             identity_key=derive_key(master_key, "identity"),
             ip_retention=records.ip_retention,

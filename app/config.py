@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
+
+from limits import parse_many
 
 T = TypeVar("T", int, float)
 
@@ -69,6 +72,19 @@ class CognitoSettings:
         )
 
 
+def cognito_environment(
+    *, user_pool_id: str, client_id: str, client_secret: str, region: str, endpoint_url: str
+) -> dict[str, str]:
+    """The environment that points the service at a Cognito-compatible endpoint (local ones)."""
+    return {
+        "COGNITO_USER_POOL_ID": user_pool_id,
+        "COGNITO_CLIENT_ID": client_id,
+        "COGNITO_CLIENT_SECRET": client_secret,
+        "AWS_REGION": region,
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": endpoint_url,
+    }
+
+
 # How much of a client's IP a signup record keeps: the /24 (IPv4) or /48 (IPv6) network it is
 # in, the whole address, or nothing.
 IP_RETENTION_CHOICES = ("truncated", "full", "none")
@@ -122,6 +138,7 @@ class Settings:
     client_metadata_keys: frozenset[str] = frozenset()
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    abuse: AbuseSettings = field(default_factory=lambda: AbuseSettings())
     records: RecordSettings = field(default_factory=RecordSettings)
 
     @classmethod
@@ -135,6 +152,7 @@ class Settings:
             client_metadata_keys=_names(env, "SIGNUP_CLIENT_METADATA_KEYS"),
             max_body_bytes=_number(env, "SIGNUP_MAX_BODY_BYTES", 64 * 1024, int, 1024, 1 << 20),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            abuse=AbuseSettings.from_env(env),
             records=RecordSettings.from_env(env),
         )
 
@@ -146,8 +164,20 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _secret_value(env: Mapping[str, str], name: str) -> str:
-    """``name``, or the contents of the file ``name_FILE`` points at (a mounted secret)."""
+def _client_secret(env: Mapping[str, str]) -> str:
+    return _secret(env, "COGNITO_CLIENT_SECRET")
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    """``name`` or the contents of the file ``name_FILE`` names (mounted secrets win)."""
+    secret = _optional_secret(env, name)
+    if not secret:
+        raise ConfigError(f"{name} or {name}_FILE is required")
+    return secret
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> str:
+    """Like ``_secret``, but empty when neither is set."""
     path = env.get(f"{name}_FILE", "").strip()
     if not path:
         return env.get(name, "").strip()
@@ -155,13 +185,6 @@ def _secret_value(env: Mapping[str, str], name: str) -> str:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as error:
         raise ConfigError(f"{name}_FILE cannot be read: {error.strerror}") from None
-
-
-def _client_secret(env: Mapping[str, str]) -> str:
-    secret = _secret_value(env, "COGNITO_CLIENT_SECRET")
-    if not secret:
-        raise ConfigError("COGNITO_CLIENT_SECRET or COGNITO_CLIENT_SECRET_FILE is required")
-    return secret
 
 
 def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], low: T, high: T) -> T:
@@ -183,6 +206,140 @@ def _names(env: Mapping[str, str], name: str, prefix: str = "") -> frozenset[str
     if wrong:
         raise ConfigError(f"{name} entries must start with {prefix!r}: {', '.join(wrong)}")
     return names
+
+
+# Abuse protection: rate limits, captcha, and whether existing accounts are hidden.
+
+CAPTCHA_VERIFY_URLS = {
+    "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    "hcaptcha": "https://api.hcaptcha.com/siteverify",
+    "recaptcha": "https://www.google.com/recaptcha/api/siteverify",
+}
+# Storages that every worker and host can share, plus the per-process one; all support the moving
+# window the limits use.
+SHARED_STORAGE_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+PROCESS_STORAGE_SCHEME = "memory"
+
+
+@dataclass(frozen=True)
+class CaptchaSettings:
+    """Server-side verification of the widget's token with the provider's siteverify endpoint."""
+
+    provider: str
+    secret: Secret
+    verify_url: str
+    timeout_seconds: float = 3.0
+    fail_open: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CaptchaSettings | None:
+        provider = env.get("SIGNUP_CAPTCHA_PROVIDER", "").strip().lower()
+        if provider in ("", "none"):
+            return None
+        if provider not in CAPTCHA_VERIFY_URLS:
+            raise ConfigError(
+                f"SIGNUP_CAPTCHA_PROVIDER must be one of {', '.join(CAPTCHA_VERIFY_URLS)} "
+                f"or empty, got {provider!r}"
+            )
+        verify_url = env.get("SIGNUP_CAPTCHA_VERIFY_URL", "").strip()
+        if verify_url and urlsplit(verify_url).scheme not in ("http", "https"):
+            raise ConfigError("SIGNUP_CAPTCHA_VERIFY_URL must be an http(s) URL")
+        on_outage = env.get("SIGNUP_CAPTCHA_ON_OUTAGE", "closed").strip().lower()
+        if on_outage not in ("open", "closed"):
+            raise ConfigError(f"SIGNUP_CAPTCHA_ON_OUTAGE must be open or closed, got {on_outage!r}")
+        return cls(
+            provider=provider,
+            secret=Secret(_secret(env, "SIGNUP_CAPTCHA_SECRET")),
+            verify_url=verify_url or CAPTCHA_VERIFY_URLS[provider],
+            timeout_seconds=_number(env, "SIGNUP_CAPTCHA_TIMEOUT_SECONDS", 3.0, float, 0.1, 30),
+            fail_open=on_outage == "open",
+        )
+
+
+@dataclass(frozen=True)
+class AbuseSettings:
+    """Rate limits (flask-limiter notation, e.g. ``10/minute;100/hour``) and bot defences."""
+
+    per_ip: str = "10/minute;100/hour"
+    per_identity: str = "5/hour;10/day"
+    # Below Cognito's 50 requests/second UserCreation quota, which the whole AWS account shares.
+    global_: str = "40/second"
+    confirm_per_username: str = "10/hour"
+    storage_uri: str = field(default="memory://", repr=False)  # may hold a Redis password
+    key_prefix: str = "signup"
+    hide_existing_users: bool = True
+    captcha: CaptchaSettings | None = None
+
+    @property
+    def storage_is_shared(self) -> bool:
+        """False for memory://, whose counters live in one process only."""
+        return storage_is_shared(self.storage_uri)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AbuseSettings:
+        defaults = cls()
+        return cls(
+            per_ip=_limit(env, "SIGNUP_RATE_LIMIT_PER_IP", defaults.per_ip),
+            per_identity=_limit(env, "SIGNUP_RATE_LIMIT_PER_IDENTITY", defaults.per_identity),
+            global_=_limit(env, "SIGNUP_RATE_LIMIT_GLOBAL", defaults.global_),
+            confirm_per_username=_limit(
+                env, "SIGNUP_RATE_LIMIT_CONFIRM_PER_USERNAME", defaults.confirm_per_username
+            ),
+            storage_uri=_storage_uri(env),
+            key_prefix=_key_prefix(env),
+            hide_existing_users=_flag(env, "SIGNUP_HIDE_EXISTING_USERS", True),
+            captcha=CaptchaSettings.from_env(env),
+        )
+
+
+def storage_is_shared(uri: str) -> bool:
+    return urlsplit(uri).scheme != PROCESS_STORAGE_SCHEME
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be limits like '10/minute;100/hour', got {raw!r}") from None
+    return raw
+
+
+def _storage_uri(env: Mapping[str, str]) -> str:
+    uri = env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
+    scheme = urlsplit(uri).scheme
+    if scheme != PROCESS_STORAGE_SCHEME and scheme not in SHARED_STORAGE_SCHEMES:
+        # Only the scheme: the URI may carry a Redis password.
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI must be memory:// or a {'/'.join(SHARED_STORAGE_SCHEMES)} "
+            f"URI, got scheme {scheme!r}"
+        )
+    return uri
+
+
+_KEY_PREFIX = re.compile(r"^[\w.:-]{1,64}$")
+
+
+def _key_prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get("RATELIMIT_KEY_PREFIX", "").strip() or "signup"
+    if not _KEY_PREFIX.match(prefix):
+        raise ConfigError("RATELIMIT_KEY_PREFIX must be 1-64 letters, digits, '_', '.', ':', '-'")
+    return prefix
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
 
 
 _DURATION = re.compile(r"^(?P<amount>\d+)\s*(?P<unit>[smhd]?)$")
@@ -230,7 +387,7 @@ RECORD_KEY_MIN_LENGTH = 32
 
 
 def _record_key(env: Mapping[str, str]) -> Secret | None:
-    key = _secret_value(env, "SIGNUP_RECORD_KEY")
+    key = _optional_secret(env, "SIGNUP_RECORD_KEY")
     if not key:
         return None
     if len(key) < RECORD_KEY_MIN_LENGTH:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.negotiation import page, wants_page
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +170,80 @@ class CodeDeliveryLimited(UpstreamUnavailable):
         "The account may have been created, but no confirmation code could be sent right now. "
         "Ask for a new code later."
     )
+
+
+class RateLimited(APIError):
+    """A rate limit refused the request: it carries that limit's X-RateLimit-* headers.
+
+    ``limit_name`` (per_ip, identity, confirm) says which limit, for logs and metrics; clients
+    see one code whichever it was, and the message says how long to wait.
+    """
+
+    code = 429
+    error_code = "rate_limited"
+    description = "Too many requests."
+
+    def __init__(
+        self,
+        reason: str | None = None,
+        *,
+        limit_name: str,
+        limit: int,
+        reset_at: int,
+        retry_after: int,
+    ) -> None:
+        message = f"{reason or self.description} Try again in {wait_phrase(retry_after)}."
+        super().__init__(message, retry_after=retry_after)
+        self.limit_name = limit_name
+        self.limit = limit
+        self.reset_at = reset_at
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        return [
+            *super().get_headers(environ, scope),
+            ("X-RateLimit-Limit", str(self.limit)),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", str(self.reset_at)),
+        ]
+
+
+def wait_phrase(seconds: int) -> str:
+    """A person's reading of a Retry-After value."""
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"
+
+
+class SignupsBusy(APIError):
+    """Our own cap on calls to Cognito was reached: nothing this client did wrong."""
+
+    code = 503
+    error_code = "busy"
+    description = "Sign-ups are very busy right now. Please try again in a moment."
+
+
+class RateLimitsUnavailable(APIError):
+    """The shared rate-limit storage cannot be reached; we refuse rather than go unguarded."""
+
+    code = 503
+    error_code = "temporarily_unavailable"
+    description = "Sign-ups are briefly unavailable. Please try again shortly."
+
+
+class CaptchaFailed(InvalidFields):
+    error_code = "captcha_failed"
+    description = "The captcha check failed. Please complete it again."
+
+
+class CaptchaUnavailable(APIError):
+    code = 503
+    error_code = "captcha_unavailable"
+    description = "The captcha check is unavailable right now. Please try again shortly."
 
 
 class UpstreamTimeout(APIError):

@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.cognito import secret_hash
+from app.config import cognito_environment
 
 logger = logging.getLogger(__name__)
 
@@ -237,13 +238,13 @@ class EmbeddedCognito:
 
     def settings(self) -> dict[str, str]:
         """The environment variables that point the service at this endpoint."""
-        return {
-            "COGNITO_USER_POOL_ID": self.user_pool_id,
-            "COGNITO_CLIENT_ID": self.client_id,
-            "COGNITO_CLIENT_SECRET": self.client_secret,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.endpoint_url,
-        }
+        return cognito_environment(
+            user_pool_id=self.user_pool_id,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+        )
 
     def _create_pool_and_client(self) -> None:
         # The emulator's own admin set-up: explicit endpoint and dummy credentials, no os.environ.

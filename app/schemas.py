@@ -27,6 +27,15 @@ ATTRIBUTE_VALUE_MAX = 2048
 ATTRIBUTE_NAME_MAX = 32
 MAP_ENTRIES_MAX = 25
 CONTEXT_DATA_MAX = 131072
+# Turnstile documents 2048; hCaptcha's and reCAPTCHA's tokens are of the same order.
+CAPTCHA_TOKEN_MAX = 8192
+
+# A field people never see and bots fill in. Not a Cognito attribute (`website` is one), and
+# named so that browsers' autofill has nothing to put in it.
+HONEYPOT_FIELD = "homepage"
+CAPTCHA_FIELD = "captcha_token"
+# Where each provider's widget puts its token in a plain HTML form.
+CAPTCHA_WIDGET_FIELDS = ("cf-turnstile-response", "h-captcha-response", "g-recaptcha-response")
 
 # Standard OIDC attributes a sign-up form may set directly, each a top-level field of its own.
 STANDARD_ATTRIBUTES = (
@@ -100,6 +109,10 @@ class SignupRequest:
     analytics_endpoint_id: str | None = None
     encoded_data: str | None = None
     attribution: Attribution = field(default_factory=Attribution)
+    honeypot_filled: bool = False
+    captcha_token: str | None = None
+    # The field the token came in (or would have), so an error names what the form sent.
+    captcha_field: str = CAPTCHA_FIELD
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class ResendRequest:
     username: str
     client_metadata: dict[str, str] = field(default_factory=dict)
     encoded_data: str | None = None
+    honeypot_filled: bool = False
 
 
 class _RequestSchema(Schema):
@@ -137,6 +151,56 @@ class _RequestSchema(Schema):
             "SIGNUP_CLIENT_METADATA_KEYS."
         },
     )
+
+
+def honeypot_field() -> fields.Raw:
+    # Raw: whatever a bot puts here is accepted, so no error tells it the field is special.
+    return fields.Raw(
+        load_only=True,
+        data_key=HONEYPOT_FIELD,
+        metadata={
+            "description": "A honeypot: leave it out or empty. Hide it from people (off-screen, "
+            'tabindex="-1", autocomplete="off"); a value gets a success answer and does nothing.'
+        },
+    )
+
+
+def is_filled(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def captcha_token_field(data_key: str) -> fields.String:
+    return fields.String(
+        load_only=True,
+        data_key=data_key,
+        validate=[
+            validate.Length(max=CAPTCHA_TOKEN_MAX),
+            validate.Regexp(r"^\S*$", error="Must not contain spaces."),
+        ],
+        metadata={
+            "description": "The captcha widget's token, when SIGNUP_CAPTCHA_PROVIDER is set. "
+            f"JSON clients send {CAPTCHA_FIELD}; plain forms send the widget's own field."
+        },
+    )
+
+
+# Where a loaded captcha token came from: schema attribute -> the field name the client sent.
+_CAPTCHA_SOURCES = dict(
+    zip(
+        ("captcha_token", "turnstile_token", "hcaptcha_token", "recaptcha_token"),
+        (CAPTCHA_FIELD, *CAPTCHA_WIDGET_FIELDS),
+        strict=True,
+    )
+)
+
+
+def captcha_from(data: dict[str, Any]) -> tuple[str | None, str]:
+    """The token sent and the field it came in; the JSON field name when none was sent."""
+    for attribute, field_name in _CAPTCHA_SOURCES.items():
+        token = data.get(attribute)
+        if token:
+            return token, field_name
+    return None, CAPTCHA_FIELD
 
 
 username_field = fields.String(
@@ -195,6 +259,11 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         validate=[validate.Length(min=1, max=CONTEXT_DATA_MAX), printable],
         metadata={"description": "Amazon Pinpoint endpoint id, sent as AnalyticsMetadata."},
     )
+    honeypot = honeypot_field()
+    captcha_token = captcha_token_field(CAPTCHA_FIELD)
+    turnstile_token = captcha_token_field(CAPTCHA_WIDGET_FIELDS[0])
+    hcaptcha_token = captcha_token_field(CAPTCHA_WIDGET_FIELDS[1])
+    recaptcha_token = captcha_token_field(CAPTCHA_WIDGET_FIELDS[2])
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def identity_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
@@ -205,6 +274,7 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> SignupRequest:
         attributes = {name: data[name] for name in STANDARD_ATTRIBUTES if name in data}
         attributes.update(data.get("attributes", {}))
+        token, token_field = captcha_from(data)
         return SignupRequest(
             username=data.get("username") or data["email"],
             password=data["password"],
@@ -214,6 +284,9 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             analytics_endpoint_id=data.get("analytics_endpoint_id"),
             encoded_data=data.get("encoded_data"),
             attribution=Attribution.from_data(data),
+            honeypot_filled=is_filled(data.get("honeypot")),
+            captcha_token=token,
+            captcha_field=token_field,
         )
 
 
@@ -235,10 +308,12 @@ class ConfirmRequestSchema(_RequestSchema):
 
 class ResendRequestSchema(_RequestSchema):
     username = fields.String(required=True, validate=username_field.validate)
+    honeypot = honeypot_field()
 
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> ResendRequest:
-        return ResendRequest(**data)
+        honeypot = data.pop("honeypot", None)
+        return ResendRequest(**data, honeypot_filled=is_filled(honeypot))
 
 
 class CodeDeliverySchema(Schema):

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.cognito import secret_hash
+from app.config import cognito_environment
+from tests.local_server import LocalServer
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -379,11 +380,6 @@ def _new_code() -> str:
     return f"{random.randrange(1_000_000):06d}"
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """One line per request would drown the test output."""
-
-
 class CognitoDouble:
     """Cognito's SignUp, ConfirmSignUp and ResendConfirmationCode for one pool and one app client.
 
@@ -409,8 +405,7 @@ class CognitoDouble:
         self._users: dict[str, _User] = {}
         self._scripted: defaultdict[str, deque[_Answer]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "SignUp": self._sign_up,
             "ConfirmSignUp": self._confirm_sign_up,
@@ -422,26 +417,14 @@ class CognitoDouble:
     def start(self) -> CognitoDouble:
         if self._server is not None:
             raise RuntimeError("the Cognito double is already running")
-        self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="cognito-double",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = LocalServer(self._wsgi, "cognito-double")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._server.stop()
+        self._server = None
 
     def __enter__(self) -> CognitoDouble:
         return self.start()
@@ -453,17 +436,17 @@ class CognitoDouble:
     def endpoint_url(self) -> str:
         if self._server is None:
             raise RuntimeError("start the Cognito double before asking for its endpoint")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def settings(self) -> dict[str, str]:
         """The service's environment for talking to this double."""
-        return {
-            "COGNITO_USER_POOL_ID": self.user_pool_id,
-            "COGNITO_CLIENT_ID": self.client_id,
-            "COGNITO_CLIENT_SECRET": self.client_secret,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.endpoint_url,
-        }
+        return cognito_environment(
+            user_pool_id=self.user_pool_id,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+        )
 
     # What tests read and script
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -13,6 +16,8 @@ from app import create_app
 from app.extensions import db
 from tests import databases
 from tests.cognito_double import CognitoDouble
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +120,41 @@ def signup_body(**overrides: object) -> dict[str, object]:
     body: dict[str, object] = {"email": "ada@example.com", "password": "Correct-h0rse"}
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis. Missing, it fails the run under CI=true and skips the test locally."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        message = f"Redis at {REDIS_URL} is needed: {type(error).__name__}: {error}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other run uses (tests share the machine's Redis); its keys go afterwards."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    yield prefix
+    forget_keys(redis_url, prefix)
+
+
+def forget_keys(redis_url: str, prefix: str) -> None:
+    """Delete one run's keys, and only those."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"*{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()

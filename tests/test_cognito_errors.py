@@ -13,176 +13,51 @@ CONFIRM = {"username": "ada@example.com", "code": "123456"}
 RESEND = {"username": "ada@example.com"}
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests are about translating Cognito's errors, so accounts are not hidden here."""
+    return {**settings, "SIGNUP_HIDE_EXISTING_USERS": "false"}
+
+
+REQUESTS = {
+    "SignUp": ("/register", signup_body()),
+    "ConfirmSignUp": ("/register/confirm", CONFIRM),
+    "ResendConfirmationCode": ("/register/resend", RESEND),
+}
+
+
+# The answer to each Cognito error: (operation, error, status, code, field at fault, Retry-After).
+# fmt: off
+ERROR_ANSWERS = [
+    ("SignUp", "UsernameExists", 409, "username_exists", "username", None),
+    ("SignUp", "InvalidParameter", 422, "invalid_fields", None, None),
+    ("SignUp", "UserLambdaValidation", 422, "signup_rejected", None, None),
+    ("SignUp", "TooManyRequests", 503, "upstream_throttled", None, "1"),
+    ("SignUp", "LimitExceeded", 503, "code_delivery_limited", None, "60"),
+    ("SignUp", "CodeDeliveryFailure", 502, "code_delivery_failed", None, None),
+    ("SignUp", "InternalError", 502, "upstream_error", None, None),
+    ("SignUp", "Forbidden", 403, "forbidden", None, None),
+    ("SignUp", "SomethingNew", 502, "upstream_error", None, None),
+    ("ConfirmSignUp", "CodeMismatch", 422, "code_mismatch", "code", None),
+    ("ConfirmSignUp", "ExpiredCode", 422, "code_expired", "code", None),
+    ("ConfirmSignUp", "TooManyFailedAttempts", 429, "too_many_attempts", None, "60"),
+    ("ConfirmSignUp", "AliasExists", 409, "username_exists", "email", None),
+    ("ConfirmSignUp", "UserNotFound", 404, "user_not_found", "username", None),
+    ("ConfirmSignUp", "LimitExceeded", 503, "upstream_throttled", None, "60"),
+    ("ResendConfirmationCode", "LimitExceeded", 503, "upstream_throttled", None, "60"),
+    ("ResendConfirmationCode", "CodeDeliveryFailure", 502, "code_delivery_failed", None, None),
+]
+# fmt: on
+
+
 @pytest.mark.parametrize(
-    ("operation", "path", "body", "error_code", "status", "code", "field", "retry_after"),
-    [
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "UsernameExistsException",
-            409,
-            "username_exists",
-            "username",
-            None,
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "InvalidParameterException",
-            422,
-            "invalid_fields",
-            None,
-            None,
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "UserLambdaValidationException",
-            422,
-            "signup_rejected",
-            None,
-            None,
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "TooManyRequestsException",
-            503,
-            "upstream_throttled",
-            None,
-            "1",
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "LimitExceededException",
-            503,
-            "code_delivery_limited",
-            None,
-            "60",
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "CodeDeliveryFailureException",
-            502,
-            "code_delivery_failed",
-            None,
-            None,
-        ),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "InternalErrorException",
-            502,
-            "upstream_error",
-            None,
-            None,
-        ),
-        ("SignUp", "/register", signup_body(), "ForbiddenException", 403, "forbidden", None, None),
-        (
-            "SignUp",
-            "/register",
-            signup_body(),
-            "SomethingNewException",
-            502,
-            "upstream_error",
-            None,
-            None,
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "CodeMismatchException",
-            422,
-            "code_mismatch",
-            "code",
-            None,
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "ExpiredCodeException",
-            422,
-            "code_expired",
-            "code",
-            None,
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "TooManyFailedAttemptsException",
-            429,
-            "too_many_attempts",
-            None,
-            "60",
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "AliasExistsException",
-            409,
-            "username_exists",
-            "email",
-            None,
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "UserNotFoundException",
-            404,
-            "user_not_found",
-            "username",
-            None,
-        ),
-        (
-            "ConfirmSignUp",
-            "/register/confirm",
-            CONFIRM,
-            "LimitExceededException",
-            503,
-            "upstream_throttled",
-            None,
-            "60",
-        ),
-        (
-            "ResendConfirmationCode",
-            "/register/resend",
-            RESEND,
-            "LimitExceededException",
-            503,
-            "upstream_throttled",
-            None,
-            "60",
-        ),
-        (
-            "ResendConfirmationCode",
-            "/register/resend",
-            RESEND,
-            "CodeDeliveryFailureException",
-            502,
-            "code_delivery_failed",
-            None,
-            None,
-        ),
-    ],
+    ("operation", "error", "status", "code", "field", "retry_after"), ERROR_ANSWERS
 )
 def test_cognito_errors_get_deliberate_answers(
-    client, cognito, operation, path, body, error_code, status, code, field, retry_after
+    client, cognito, operation, error, status, code, field, retry_after
 ):
-    cognito.fail_next(operation, error_code, "upstream words that must not leak")
+    path, body = REQUESTS[operation]
+    cognito.fail_next(operation, f"{error}Exception", "upstream words that must not leak")
 
     response = client.post(path, json=body)
 

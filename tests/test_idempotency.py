@@ -74,18 +74,17 @@ def test_the_same_key_on_another_endpoint_is_refused(client, cognito):
 
 def test_without_a_key_every_request_reaches_cognito(client, cognito):
     client.post("/register", json=signup_body())
-    second = client.post("/register", json=signup_body())
+    client.post("/register", json=signup_body())
 
-    assert second.json["code"] == "username_exists"
     assert len(cognito.calls("SignUp")) == 2
 
 
 def test_a_refusal_from_cognito_is_replayed_too(client, cognito):
-    cognito.fail_next("SignUp", "UsernameExistsException")
+    cognito.fail_next("SignUp", "InvalidPasswordException", "Password not long enough")
     first = client.post("/register", json=signup_body(), headers=keyed("k-1"))
     retry = client.post("/register", json=signup_body(), headers=keyed("k-1"))
 
-    assert (first.status_code, retry.status_code) == (409, 409)
+    assert (first.status_code, retry.status_code) == (422, 422)
     assert retry.get_data() == first.get_data()
     assert len(cognito.calls("SignUp")) == 1
 
@@ -113,7 +112,6 @@ def test_a_key_expires_after_its_ttl(make_app, cognito):
     late = client.post("/register", json=signup_body(), headers=keyed("k-1"))
 
     assert "Idempotent-Replayed" not in late.headers
-    assert late.json["code"] == "username_exists"
     assert len(cognito.calls("SignUp")) == 2
 
 

@@ -63,11 +63,25 @@ def test_a_refused_signup_is_recorded_as_failed_with_its_error_code(
 ):
     cognito.fail_next("SignUp", cognito_error)
 
-    response = client.post("/register", json=signup_body())
+    client.post("/register", json=signup_body())
 
     [record] = records(database_url)
     assert (record["outcome"], record["error_code"]) == ("failed", error_code)
-    assert response.json["code"] == error_code
+
+
+def test_an_existing_user_answered_as_a_fresh_signup_is_recorded_as_what_it_was(
+    client, cognito, database_url
+):
+    # SIGNUP_HIDE_EXISTING_USERS (on by default) changes the answer, never the record.
+    client.post("/register", json=signup_body())
+
+    response = client.post("/register", json=signup_body())
+
+    assert response.status_code == 201
+    assert [(r["outcome"], r["error_code"]) for r in records(database_url)] == [
+        ("created", None),
+        ("failed", "username_exists"),
+    ]
 
 
 def test_a_request_that_fails_validation_leaves_no_record(client, cognito, database_url):

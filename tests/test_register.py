@@ -2,6 +2,7 @@
 
 import pytest
 
+from app import create_app
 from app.cognito import secret_hash
 from tests.conftest import signup_body
 
@@ -68,8 +69,6 @@ def test_every_applicable_signup_field_reaches_cognito(client, cognito):
 
 
 def test_allowlisted_custom_attributes_and_client_metadata_reach_cognito(settings, cognito):
-    from app import create_app
-
     app = create_app(
         {
             **settings,

@@ -2,79 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def post(url: str, body: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+from tests.conftest import forget_keys
+from tests.gunicorn_server import clean_environment, gunicorn, post, refused_start
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """gunicorn with two workers, as `make run` starts it (migrations first), with no COGNITO_*."""
-    port = free_port()
-    folder = tmp_path_factory.mktemp("serve")
-    log = folder / "gunicorn.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
-    env.update(PORT=str(port), WEB_CONCURRENCY="2", DATABASE_URL=f"sqlite:///{folder}/signups.db")
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
+def served(tmp_path_factory, redis_url) -> Iterator[tuple[str, Path]]:
+    """gunicorn with two workers, as `make run` starts it, with no COGNITO_* settings.
+
+    Two workers need shared rate-limit counters, so this runs on the machine's Redis.
+    """
+    log = tmp_path_factory.mktemp("serve") / "gunicorn.log"
+    prefix = f"test-{uuid.uuid4().hex}"
+    env = clean_environment(
+        WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix
     )
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+    with gunicorn(env, log) as base:
         yield base, log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    forget_keys(redis_url, prefix)
 
 
 def logged_code(log: Path, username: str) -> str:
@@ -120,19 +73,8 @@ def test_the_embedded_pool_enforces_its_password_policy(served):
     assert "password" in body["fields"]
 
 
-def test_the_server_refuses_to_start_without_a_pool_when_embedding_is_off(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
-    env.update(PORT=str(free_port()), COGNITO_EMBEDDED="never")
-
-    finished = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+def test_the_server_refuses_to_start_without_a_pool_when_embedding_is_off():
+    finished = refused_start(clean_environment(COGNITO_EMBEDDED="never"))
 
     assert finished.returncode != 0
     assert "COGNITO_USER_POOL_ID" in finished.stdout + finished.stderr

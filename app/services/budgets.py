@@ -1,0 +1,163 @@
+"""Budgets a request spends just before it reaches Cognito, counted in the rate-limit storage.
+
+flask-limiter guards the endpoints per IP before a view runs. These budgets are spent by the
+service itself, since only it knows that a request got as far as Cognito (valid, not a bot,
+captcha passed): the per-identity budget against email/SMS bombing, the fleet-wide cap below
+Cognito's quota, and confirmation attempts per username. They live in the same storage as
+flask-limiter's counters (``RATELIMIT_STORAGE_URI``): with Redis, every worker and host shares them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app import errors
+from app.config import AbuseSettings, storage_is_shared
+
+logger = logging.getLogger(__name__)
+
+# A shared storage that stalls must not stall sign-ups: fail in a second, answer 503.
+STORAGE_TIMEOUT_SECONDS = 1.0
+STORAGE_RETRY_AFTER_SECONDS = 1
+
+
+def storage_options(uri: str) -> dict[str, Any]:
+    """Options for ``limits``' storages: errors wrapped in StorageError, Redis with timeouts."""
+    options: dict[str, Any] = {"wrap_exceptions": True}
+    if storage_is_shared(uri):
+        options.update(
+            socket_timeout=STORAGE_TIMEOUT_SECONDS,
+            socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
+        )
+    return options
+
+
+def open_storage(uri: str) -> Storage:
+    return storage_from_string(uri, **storage_options(uri))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One named limit: ``items`` are its windows (e.g. 5 per hour and 10 per day)."""
+
+    name: str
+    items: tuple[RateLimitItem, ...]
+    reason: str
+    # Spent by everyone together: refusing is about our capacity, not this client (503, not 429).
+    fleet_wide: bool = False
+
+    @classmethod
+    def parse(cls, name: str, limits: str, reason: str, *, fleet_wide: bool = False) -> Budget:
+        return cls(name, tuple(parse_many(limits)), reason, fleet_wide)
+
+
+@dataclass(frozen=True)
+class _Breach:
+    budget: Budget
+    item: RateLimitItem
+    reset_at: float
+
+
+class Budgets:
+    """The service's budgets over one storage; moving windows, so '5/hour' means any 60 minutes."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        prefix: str,
+        identity: Budget,
+        fleet: Budget,
+        confirm: Budget,
+    ) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._prefix = prefix
+        self._identity = identity
+        self._fleet = fleet
+        self._confirm = confirm
+
+    @classmethod
+    def from_settings(cls, abuse: AbuseSettings) -> Budgets:
+        return cls(
+            open_storage(abuse.storage_uri),
+            prefix=abuse.key_prefix,
+            identity=Budget.parse(
+                "identity",
+                abuse.per_identity,
+                "Too many sign-ups and codes for this email address or username.",
+            ),
+            fleet=Budget.parse("global", abuse.global_, "", fleet_wide=True),
+            confirm=Budget.parse(
+                "confirm", abuse.confirm_per_username, "Too many confirmation attempts."
+            ),
+        )
+
+    def before_code_sent(self, identities: Iterable[str]) -> None:
+        """Spend one sign-up or resend for each identity (email, phone, username) and the fleet."""
+        charges = [(self._identity, _pseudonym(identity)) for identity in sorted(set(identities))]
+        self._spend([*charges, (self._fleet, "cognito")])
+
+    def before_confirm(self, username: str) -> None:
+        self._spend([(self._confirm, _pseudonym(username)), (self._fleet, "cognito")])
+
+    def _spend(self, charges: list[tuple[Budget, str]]) -> None:
+        """All or nothing: test every window first, so a refused request spends no budget.
+
+        Two requests racing between the test and the hit can both pass the test; the hit is
+        atomic per window, so the loser is refused, having spent the windows hit before it.
+        """
+        try:
+            breaches = [
+                self._breach(budget, item, key)
+                for budget, key in charges
+                for item in budget.items
+                if not self._limiter.test(item, self._prefix, budget.name, key)
+            ]
+            if breaches:
+                raise self._refusal(breaches)
+            for budget, key in charges:
+                for item in budget.items:
+                    if not self._limiter.hit(item, self._prefix, budget.name, key):
+                        raise self._refusal([self._breach(budget, item, key)])
+        except StorageError as error:
+            logger.error(
+                "Rate-limit storage failed (%s): refusing the request",
+                type(error.storage_error).__name__,
+            )
+            raise errors.RateLimitsUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
+
+    def _breach(self, budget: Budget, item: RateLimitItem, key: str) -> _Breach:
+        reset_at, _ = self._limiter.get_window_stats(item, self._prefix, budget.name, key)
+        return _Breach(budget, item, reset_at)
+
+    @staticmethod
+    def _refusal(breaches: list[_Breach]) -> errors.APIError:
+        # The request can go through once every breached window has room again.
+        last = max(breaches, key=lambda breach: breach.reset_at)
+        retry_after = max(1, math.ceil(last.reset_at - time.time()))
+        logger.warning("Rate limit %s (%s) refused a request", last.budget.name, last.item)
+        if last.budget.fleet_wide:
+            return errors.SignupsBusy(retry_after=retry_after)
+        return errors.RateLimited(
+            last.budget.reason,
+            limit_name=last.budget.name,
+            limit=last.item.amount,
+            reset_at=math.ceil(last.reset_at),
+            retry_after=retry_after,
+        )
+
+
+def _pseudonym(identity: str) -> str:
+    """Counters are keyed by a hash: the storage never holds an email address or phone number."""
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,285 @@
+"""`make bench`: the service against a naive Flask+boto3 proxy, same Cognito stand-in, same load.
+
+Starts the stand-in (bench/standin.py) with an added latency, the service as `make run` serves it
+but with production settings (Redis rate-limit storage, a fresh PostgreSQL database, every
+protection on with limits set high), and the naive proxy (bench/naive_proxy.py) with gunicorn's
+defaults; drives each with wrk (or bench/loadgen.py) and prints throughput, latency, errors, CPU and
+memory per worker, and the ratio service/naive. Results also go to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import cognito_environment
+from bench import loadgen
+
+BIN = Path(sys.executable).parent
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+HIGH = "1000000/second"
+CLIENT = {"client_id": "benchclient1", "client_secret": "bench-secret-value", "region": "us-east-1"}
+
+
+@dataclass
+class Figures:
+    scenario: str
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    workers: int
+    cpu_per_worker: float  # cores busy, averaged over the run
+    mem_per_worker_mb: float  # proportional set size
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers: good enough for a port that has no GET route
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], url: str | None) -> Iterator[subprocess.Popen]:
+    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        if url:
+            wait_for(url, child)
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@contextmanager
+def database(env: dict[str, str]) -> Iterator[str]:
+    """A fresh PostgreSQL database with the migrations applied, dropped afterwards."""
+    import psycopg
+
+    name = f"signup_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES + name
+    try:
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env={**env, "DATABASE_URL": url},
+            check=True,
+            capture_output=True,
+        )
+        yield url
+    finally:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def drive(port: int, connections: int, seconds: float) -> dict[str, float]:
+    if shutil.which("wrk"):
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(ROOT / "bench" / "load.lua"),
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+        return json.loads(line.removeprefix("WRK_JSON "))
+    return loadgen.run("127.0.0.1", port, connections, seconds)
+
+
+def measure(
+    scenario: str, target: str, port: int, master: int, connections: int, seconds: float
+) -> Figures:
+    drive(port, connections, min(3.0, seconds))  # warm-up: connection pools, imports, caches
+    workers = children(master) or [master]
+    before = {pid: cpu_seconds(pid) for pid in workers}
+    result = drive(port, connections, seconds)
+    busy = [(cpu_seconds(pid) - before[pid]) / result["seconds"] for pid in workers]
+    return Figures(
+        scenario=scenario,
+        target=target,
+        rps=result["requests"] / result["seconds"],
+        p50_ms=result["p50_ms"],
+        p99_ms=result["p99_ms"],
+        errors=int(result["errors"]),
+        requests=int(result["requests"]),
+        workers=len(workers),
+        cpu_per_worker=sum(busy) / len(busy),
+        mem_per_worker_mb=sum(pss_mb(pid) for pid in workers) / len(workers),
+    )
+
+
+def service_env(base: dict[str, str], database_url: str) -> dict[str, str]:
+    return {
+        **base,
+        "DATABASE_URL": database_url,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "RATELIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        "SIGNUP_RATE_LIMIT_PER_IP": HIGH,
+        "SIGNUP_RATE_LIMIT_PER_IDENTITY": HIGH,
+        "SIGNUP_RATE_LIMIT_GLOBAL": HIGH,
+        "SIGNUP_RATE_LIMIT_CONFIRM_PER_USERNAME": HIGH,
+        "SIGNUP_HIDE_EXISTING_USERS": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def scenario_figures(
+    name: str, latency_ms: float, connections: int, seconds: float, cores: str | None
+) -> list[Figures]:
+    standin_port, service_port, naive_port = free_port(), free_port(), free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
+    base.update(
+        cognito_environment(
+            user_pool_id="us-east-1_Bench1",
+            endpoint_url=f"http://127.0.0.1:{standin_port}",
+            **CLIENT,
+        )
+    )
+    pin = ["taskset", "-c", cores] if cores else []
+    figures = []
+    standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
+    with process([*standin, "--latency-ms", str(latency_ms)], base, None):
+        time.sleep(0.5)
+        with database(base) as url:
+            env = {**service_env(base, url), "PORT": str(service_port)}
+            gunicorn = [*pin, str(BIN / "gunicorn"), "--config", "python:app.gunicorn_conf"]
+            with process(gunicorn, env, f"http://127.0.0.1:{service_port}/healthz") as server:
+                figures.append(
+                    measure(name, "service", service_port, server.pid, connections, seconds)
+                )
+        if cores is None:
+            naive = [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{naive_port}",
+                "bench.naive_proxy:app",
+            ]
+            with process(naive, base, f"http://127.0.0.1:{naive_port}/") as server:
+                figures.append(measure(name, "naive", naive_port, server.pid, connections, seconds))
+    return figures
+
+
+def report(figures: list[Figures]) -> str:
+    columns = [
+        "scenario",
+        "target",
+        "req/s",
+        "p50_ms",
+        "p99_ms",
+        "errors",
+        "workers",
+        "CPU/worker",
+        "MB/worker",
+    ]
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
+    for f in figures:
+        lines.append(
+            f"| {f.scenario} | {f.target} | {f.rps:.0f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
+            f"{f.errors} | {f.workers} | {f.cpu_per_worker:.2f} | {f.mem_per_worker_mb:.0f} |"
+        )
+    by = {(f.scenario, f.target): f for f in figures}
+    lines.append("")
+    for scenario in dict.fromkeys(f.scenario for f in figures):
+        service, naive = by.get((scenario, "service")), by.get((scenario, "naive"))
+        if service and naive and naive.rps:
+            lines.append(f"{scenario}: service/naive throughput = {service.rps / naive.rps:.2f}x")
+    one, two = by.get(("fast-1core", "service")), by.get(("fast", "service"))
+    if one and two and one.rps:
+        lines.append(f"service scaling 1 -> 2 cores: {two.rps / one.rps:.2f}x")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 20)))
+    parser.add_argument("--only", choices=["fast", "slow", "cores"], action="append")
+    args = parser.parse_args()
+    chosen = args.only or ["fast", "slow", "cores"]
+    print(f"load generator: {'wrk' if shutil.which('wrk') else 'bench/loadgen.py'}", flush=True)
+    figures: list[Figures] = []
+    if "fast" in chosen:
+        figures += scenario_figures("fast", 0, 32, args.seconds, None)
+    if "slow" in chosen:
+        figures += scenario_figures("slow-150ms", 150, 200, args.seconds, None)
+    if "cores" in chosen:
+        figures += scenario_figures("fast-1core", 0, 32, args.seconds, "0")
+    text = report(figures)
+    print(text)
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps([asdict(f) for f in figures], indent=2))
+
+
+if __name__ == "__main__":
+    main()
