@@ -20,6 +20,9 @@ WORKDIR /srv
 COPY --chown=root:root app ./app
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root wsgi.py ./
+# The default DATABASE_URL is an SQLite file in /srv/instance; production sets a PostgreSQL URL.
+# Migrations run with the same image: docker run --rm -e DATABASE_URL=... IMAGE flask --app wsgi db upgrade
+RUN mkdir /srv/instance && chown signup /srv/instance
 USER signup
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

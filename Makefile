@@ -19,7 +19,9 @@ $(VENV)/.dev: $(VENV)/.runtime tests/requirements.txt
 
 setup: $(VENV)/.runtime
 
+# Migrations first: DATABASE_URL defaults to an SQLite file in instance/, created on demand.
 run: setup
+	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/gunicorn --config python:app.gunicorn_conf
 
 lint: $(VENV)/.dev

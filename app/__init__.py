@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask
 
 from app.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -19,10 +22,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_flask(app, settings)
     register_extensions(app, settings)
     register_rate_limits(app, settings)
+    register_records(app)
     register_services(app, settings)
     register_readiness_checks(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 
@@ -40,19 +45,36 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
         SIGNUP_CORS_ORIGINS=settings.cors_origins,
+        SQLALCHEMY_DATABASE_URI=settings.records.database_url.reveal(),
+        # A pooled connection can outlive a PostgreSQL restart: test it before use.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SIGNUP_RECORD_RETENTION=settings.records.retention,
         **openapi_config(),
     )
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
-    from app import cors, forms, metrics, request_log
-    from app.extensions import api
+    from app import cors, forms, metrics, models, request_log  # noqa: F401 - models: the tables
+    from app.extensions import api, db, migrate
 
     api.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
     request_log.init_app(app)
     metrics.init_app(app)
     cors.init_app(app, settings.cors_origins)
     forms.init_app(app)
+
+
+def register_records(app: Flask) -> None:
+    """The repositories over the service's database, for the services and the CLI."""
+    from app.extensions import db
+    from app.repository import IdempotencyKeys, SignupRecords
+
+    with app.app_context():
+        engine = db.engine
+    app.extensions["signup_records"] = SignupRecords(engine)
+    app.extensions["idempotency_keys"] = IdempotencyKeys(engine)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:
@@ -65,6 +87,9 @@ def register_services(app: Flask, settings: Settings) -> None:
     from app.captcha import CaptchaVerifier
     from app.cognito import CognitoGateway
     from app.services.budgets import Budgets
+    from app.services.idempotency import IdempotencyService
+    from app.services.keyed_hash import derive_key
+    from app.services.records import RecordKeeper
     from app.services.signup import SignupPolicy, SignupService
 
     if settings.cognito is None:
@@ -74,6 +99,9 @@ def register_services(app: Flask, settings: Settings) -> None:
         return
     gateway = CognitoGateway.from_settings(settings.cognito, settings)
     app.extensions["cognito"] = gateway
+    records = settings.records
+    # Without a key of its own, hashes are keyed by the client secret: never stored, never sent.
+    master_key = (records.hmac_key or settings.cognito.client_secret).reveal()
     app.extensions["signup"] = SignupService(
         gateway,
         SignupPolicy(
@@ -83,6 +111,17 @@ def register_services(app: Flask, settings: Settings) -> None:
         ),
         budgets=Budgets.from_settings(settings.abuse),
         captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
+        records=RecordKeeper(
+            app.extensions["signup_records"],
+            identity_key=derive_key(master_key, "identity"),
+            ip_retention=records.ip_retention,
+        ),
+    )
+    app.extensions["idempotency"] = IdempotencyService(
+        app.extensions["idempotency_keys"],
+        request_key=derive_key(master_key, "request"),
+        ttl=records.idempotency_ttl,
+        wait_seconds=records.idempotency_wait_seconds,
     )
 
 
@@ -120,3 +159,9 @@ def register_error_handlers(app: Flask) -> None:
     from app.errors import register_error_handlers as register
 
     register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.commands import signups
+
+    app.cli.add_command(signups)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -84,6 +85,41 @@ def cognito_environment(
     }
 
 
+# How much of a client's IP a signup record keeps: the /24 (IPv4) or /48 (IPv6) network it is
+# in, the whole address, or nothing.
+IP_RETENTION_CHOICES = ("truncated", "full", "none")
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """The service's own database: signup records and idempotency keys."""
+
+    # Relative SQLite paths live in the app's instance folder (created on demand).
+    database_url: Secret = field(default_factory=lambda: Secret("sqlite:///signups.db"))
+    # Keys the HMACs of identities and request bodies; None derives one from the client secret.
+    hmac_key: Secret | None = None
+    ip_retention: str = "truncated"
+    retention: timedelta = timedelta(days=90)
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    idempotency_wait_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RecordSettings:
+        ip_retention = env.get("SIGNUP_RECORD_IP", "").strip().lower() or "truncated"
+        if ip_retention not in IP_RETENTION_CHOICES:
+            raise ConfigError(f"SIGNUP_RECORD_IP must be one of {', '.join(IP_RETENTION_CHOICES)}")
+        return cls(
+            database_url=Secret(_database_url(env)),
+            hmac_key=_record_key(env),
+            ip_retention=ip_retention,
+            retention=_duration(env, "SIGNUP_RECORD_RETENTION", timedelta(days=90)),
+            idempotency_ttl=_duration(env, "SIGNUP_IDEMPOTENCY_TTL", timedelta(hours=24)),
+            idempotency_wait_seconds=_number(
+                env, "SIGNUP_IDEMPOTENCY_WAIT_SECONDS", 5.0, float, 0.0, 60
+            ),
+        )
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -105,6 +141,7 @@ class Settings:
     abuse: AbuseSettings = field(default_factory=lambda: AbuseSettings())
     cors_origins: frozenset[str] = frozenset()
     readyz_check_cognito: bool = True
+    records: RecordSettings = field(default_factory=RecordSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -120,6 +157,7 @@ class Settings:
             abuse=AbuseSettings.from_env(env),
             cors_origins=_origins(env, "SIGNUP_CORS_ORIGINS"),
             readyz_check_cognito=_flag(env, "READYZ_CHECK_COGNITO", True),
+            records=RecordSettings.from_env(env),
         )
 
 
@@ -136,17 +174,21 @@ def _client_secret(env: Mapping[str, str]) -> str:
 
 def _secret(env: Mapping[str, str], name: str) -> str:
     """``name`` or the contents of the file ``name_FILE`` names (mounted secrets win)."""
-    path = env.get(f"{name}_FILE", "").strip()
-    if path:
-        try:
-            secret = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(f"{name}_FILE cannot be read: {error.strerror}") from None
-    else:
-        secret = env.get(name, "").strip()
+    secret = _optional_secret(env, name)
     if not secret:
         raise ConfigError(f"{name} or {name}_FILE is required")
     return secret
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> str:
+    """Like ``_secret``, but empty when neither is set."""
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return env.get(name, "").strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"{name}_FILE cannot be read: {error.strerror}") from None
 
 
 def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], low: T, high: T) -> T:
@@ -337,3 +379,56 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in _TRUE | _FALSE:
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
     return raw in _TRUE
+
+
+_DURATION = re.compile(r"^(?P<amount>\d+)\s*(?P<unit>[smhd]?)$")
+_DURATION_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``24h``, ``15m``, ``30s`` or plain seconds; ValueError for anything else."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match["amount"]) <= 0:
+        raise ValueError(f"{text!r} is not a duration like 90d, 24h, 15m or 30s")
+    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+# psycopg 3 is the PostgreSQL driver installed; SQLAlchemy's bare "postgresql://" means psycopg2.
+_POSTGRES_SCHEME = re.compile(r"^postgres(?:ql)?://")
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = env.get("DATABASE_URL", "").strip() or "sqlite:///signups.db"
+    raw = _POSTGRES_SCHEME.sub("postgresql+psycopg://", raw)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL is not a database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
+    return raw
+
+
+RECORD_KEY_MIN_LENGTH = 32
+
+
+def _record_key(env: Mapping[str, str]) -> Secret | None:
+    key = _optional_secret(env, "SIGNUP_RECORD_KEY")
+    if not key:
+        return None
+    if len(key) < RECORD_KEY_MIN_LENGTH:
+        raise ConfigError(f"SIGNUP_RECORD_KEY must be at least {RECORD_KEY_MIN_LENGTH} characters")
+    return Secret(key)

@@ -139,6 +139,26 @@ class NotConfigured(UpstreamUnavailable):
     description = "Sign-ups are not available right now."
 
 
+class StorageUnavailable(APIError):
+    """The service's own database cannot be written: refused before Cognito is called."""
+
+    code = 503
+    error_code = "storage_unavailable"
+    description = "Sign-ups are paused for a moment. Please try again shortly."
+
+
+class IdempotencyKeyReused(APIError):
+    code = 422
+    error_code = "idempotency_key_reused"
+    description = "This Idempotency-Key was already used for a different request."
+
+
+class IdempotencyInProgress(APIError):
+    code = 409
+    error_code = "idempotency_in_progress"
+    description = "A request with this Idempotency-Key is still in progress. Retry shortly."
+
+
 class UpstreamThrottled(UpstreamUnavailable):
     error_code = "upstream_throttled"
     description = "The service is busy. Please try again shortly."

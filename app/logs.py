@@ -79,3 +79,5 @@ def configure_logging(level: str) -> None:
     # At DEBUG, botocore and urllib3 log whole request bodies: passwords and SECRET_HASH values.
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    # Alembic lists its autogenerate plugins at INFO on import: noise in every worker's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

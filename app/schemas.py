@@ -21,6 +21,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from app.attribution import Attribution, AttributionFields
+
 ATTRIBUTE_VALUE_MAX = 2048
 ATTRIBUTE_NAME_MAX = 32
 MAP_ENTRIES_MAX = 25
@@ -106,6 +108,7 @@ class SignupRequest:
     client_metadata: dict[str, str] = field(default_factory=dict)
     analytics_endpoint_id: str | None = None
     encoded_data: str | None = None
+    attribution: Attribution = field(default_factory=Attribution)
     honeypot_filled: bool = False
     captcha_token: str | None = None
     # The field the token came in (or would have), so an error names what the form sent.
@@ -210,7 +213,7 @@ username_field = fields.String(
 )
 
 
-class RegisterRequestSchema(_RequestSchema):
+class RegisterRequestSchema(AttributionFields, _RequestSchema):
     username = username_field
     password = fields.String(
         required=True,
@@ -288,6 +291,7 @@ class RegisterRequestSchema(_RequestSchema):
             client_metadata=data.get("client_metadata", {}),
             analytics_endpoint_id=data.get("analytics_endpoint_id"),
             encoded_data=data.get("encoded_data"),
+            attribution=Attribution.from_data(data),
             honeypot_filled=is_filled(data.get("honeypot")),
             captcha_token=token,
             captcha_field=token_field,

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from app.cognito import secret_hash
 from app.config import cognito_environment
-from tests.local_server import LocalServer
+from tests.servers import LocalServer
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -464,6 +464,11 @@ class CognitoDouble:
             if user is None:
                 raise KeyError(f"no user {username!r} has signed up with the Cognito double")
             return user.code
+
+    def sub_for(self, username: str) -> str:
+        """The UserSub the double gave ``username``; KeyError when no such user signed up."""
+        with self._lock:
+            return self._users[username].sub
 
     def fail_next(
         self,

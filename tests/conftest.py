@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.extensions import db
+from tests import databases
 from tests.cognito_double import CognitoDouble
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -40,18 +43,80 @@ GENEROUS_LIMITS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _own_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the developer's instance/signups.db, even one that sets no DATABASE_URL."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unmigrated.db'}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "signups.db"
+    databases.migrate(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def settings(cognito: CognitoDouble, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def sqlite_database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return databases.copy_sqlite(sqlite_template, tmp_path / "signups.db")
+
+
+@pytest.fixture(scope="session")
+def postgres_session_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, migrated once."""
+    with databases.fresh_postgres_database() as url:
+        databases.migrate(url)
+        yield url
+
+
+@pytest.fixture
+def postgres_database_url(postgres_session_database: str) -> str:
+    """The run's PostgreSQL database, emptied for this test."""
+    databases.empty_tables(postgres_session_database)
+    return postgres_session_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_database_url(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: override ``database_url`` with it to run a module on both."""
+    return request.getfixturevalue(f"{request.param}_database_url")
+
+
+@pytest.fixture
+def database_url(sqlite_database_url: str) -> str:
+    return sqlite_database_url
+
+
+@pytest.fixture
+def settings(
+    cognito: CognitoDouble, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Environment for an app talking to the double; boto3 finds it through its own env var."""
     for name, value in cognito.settings().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    return {"COGNITO_TIMEOUT_SECONDS": "2"}
+    return {"COGNITO_TIMEOUT_SECONDS": "2", "DATABASE_URL": database_url}
 
 
 @pytest.fixture
-def app(settings: dict[str, str]) -> Flask:
-    return create_app(settings)
+def make_app(settings: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Builds apps from ``settings`` plus overrides, and closes their database connections."""
+    built: list[Flask] = []
+
+    def build(**overrides: str) -> Flask:
+        built.append(create_app({**settings, **overrides}))
+        return built[-1]
+
+    yield build
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
 
 
 @pytest.fixture

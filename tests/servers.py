@@ -1,7 +1,9 @@
-"""Real servers for tests that need a port: the app on a thread, or gunicorn as a process."""
+"""Real servers for tests: a WSGI app on a thread (the app, test doubles), or gunicorn as `make run`
+starts it (migrations, then ``gunicorn -c python:app.gunicorn_conf``) as a child process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +21,12 @@ from wsgiref.types import WSGIApplication
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
+COMMAND = (sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf")
+MIGRATE = (sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade")
+# Settings a server under test must not inherit from the test process.
+_INHERITED_NOT = (
+    "COGNITO_", "AWS_", "RATELIMIT_", "SIGNUP_", "PROMETHEUS_", "WEB_CONCURRENCY", "DATABASE_URL",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -29,42 +38,76 @@ def free_port() -> int:
 
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """The app logs its own access lines."""
+        """One line per request would drown the test output; the app logs its own."""
+
+
+class LocalServer:
+    """``app`` served over real HTTP on 127.0.0.1 by a background thread."""
+
+    def __init__(self, app: WSGIApplication, name: str, port: int = 0) -> None:
+        self._server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=name,
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 @contextmanager
 def serving(app: WSGIApplication, port: int = 0) -> Iterator[str]:
-    """Serve ``app`` on ``port`` (any free one by default) on a thread; yields its base URL."""
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
+    """Serve ``app`` on ``port`` (any free one by default); yields its base URL."""
+    server = LocalServer(app, "app", port)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        server.stop()
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment without the service's own settings, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_NOT)}
+    env.update(overrides)
+    return env
 
 
 class Gunicorn:
-    """gunicorn with the production config (app/gunicorn_conf.py), as a child process."""
+    """gunicorn with the production config, after the migrations, as a child process.
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    Without a DATABASE_URL in ``env``, the database is an SQLite file in ``log_dir``.
+    """
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path, *args: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.stdout = log_dir / "stdout.log"
         self.stderr = log_dir / "stderr.log"
-        self._env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self._env = {
+            "DATABASE_URL": f"sqlite:///{log_dir / 'signups.db'}",
+            **env,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+        }
+        self._args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> Gunicorn:
+        subprocess.run(MIGRATE, cwd=ROOT, env=self._env, check=True, capture_output=True)  # noqa: S603
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"],
-                cwd=ROOT,
-                env=self._env,
-                stdout=out,
-                stderr=err,
+            self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
+                [*COMMAND, *self._args], cwd=ROOT, env=self._env, stdout=out, stderr=err
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -104,10 +147,26 @@ class Gunicorn:
         self.stop()
 
 
-def environment(overrides: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without COGNITO_*/AWS_*/PROMETHEUS_* settings, plus overrides."""
-    prefixes = ("COGNITO_", "AWS_", "PROMETHEUS_")
-    return {
-        **{name: value for name, value in os.environ.items() if not name.startswith(prefixes)},
-        **overrides,
-    }
+def refused_start(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run gunicorn expecting it to refuse to start; its exit status and output."""
+    return subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        [*COMMAND, *args],
+        cwd=ROOT,
+        env={**env, "PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def post(url: str, body: Mapping[str, object]) -> tuple[int, dict]:
+    """POST ``body`` as JSON; the status and the decoded answer, errors included."""
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

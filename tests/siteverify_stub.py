@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from tests.local_server import LocalServer
+from tests.servers import LocalServer
 
 STUB_SECRET = "0x4AAAAAAAstub-captcha-secret"
 GOOD_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"

@@ -16,6 +16,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from app import create_app
+from tests import databases
 from tests.cognito_double import CognitoDouble
 from tests.conftest import GENEROUS_LIMITS
 from tests.servers import free_port, serving
@@ -56,13 +57,19 @@ LANDING = f"http://127.0.0.1:{LANDING_PORT}"
 
 
 @pytest.fixture(scope="module")
-def service(cognito_server: CognitoDouble) -> Iterator[str]:
+def service(cognito_server: CognitoDouble, sqlite_template, tmp_path_factory) -> Iterator[str]:
     """The app on a real port, allowing the landing page's origin."""
+    database = tmp_path_factory.mktemp("browser") / "signups.db"
     with pytest.MonkeyPatch.context() as env:
         for name, value in cognito_server.settings().items():
             env.setenv(name, value)
         app = create_app(
-            {"SIGNUP_CORS_ORIGINS": LANDING, "COGNITO_TIMEOUT_SECONDS": "3", **GENEROUS_LIMITS}
+            {
+                "SIGNUP_CORS_ORIGINS": LANDING,
+                "COGNITO_TIMEOUT_SECONDS": "3",
+                "DATABASE_URL": databases.copy_sqlite(sqlite_template, database),
+                **GENEROUS_LIMITS,
+            }
         )
     with serving(app) as base:
         yield base

@@ -11,7 +11,7 @@ import pytest
 
 from app import create_app
 from tests.conftest import signup_body
-from tests.local_server import free_port
+from tests.servers import free_port
 
 EMAIL = "ada@example.com"
 

@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from tests.conftest import signup_body
-from tests.local_server import free_port
+from tests.servers import free_port
 from tests.siteverify_stub import GOOD_TOKEN, STUB_SECRET, SiteverifyStub
 
 

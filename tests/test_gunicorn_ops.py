@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cognito_double import CognitoDouble
 from tests.conftest import GENEROUS_LIMITS
-from tests.servers import Gunicorn, environment
+from tests.servers import Gunicorn, clean_environment
 
 
 def post(url: str, body: dict[str, str], timeout: float = 15) -> int:
@@ -49,8 +49,8 @@ def signups_counted(base: str) -> float:
 
 
 def server_env(cognito: CognitoDouble, redis_url: str, **overrides: str) -> dict[str, str]:
-    return environment(
-        {
+    return clean_environment(
+        **{
             **cognito.settings(),
             "WEB_CONCURRENCY": "2",
             # Two workers share rate-limit counters only through Redis.

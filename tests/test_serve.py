@@ -6,34 +6,33 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import forget_keys
-from tests.gunicorn_server import clean_environment, gunicorn, post, refused_start
+from tests.servers import Gunicorn, clean_environment, post, refused_start
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, redis_url) -> Iterator[tuple[str, Path]]:
+def served(tmp_path_factory, redis_url) -> Iterator[Gunicorn]:
     """gunicorn with two workers, as `make run` starts it, with no COGNITO_* settings.
 
     Two workers need shared rate-limit counters, so this runs on the machine's Redis.
     """
-    log = tmp_path_factory.mktemp("serve") / "gunicorn.log"
     prefix = f"test-{uuid.uuid4().hex}"
     env = clean_environment(
         WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix
     )
-    with gunicorn(env, log) as base:
-        yield base, log
+    with Gunicorn(env, tmp_path_factory.mktemp("serve")) as server:
+        yield server
     forget_keys(redis_url, prefix)
 
 
-def logged_code(log: Path, username: str) -> str:
+def logged_code(server: Gunicorn, username: str) -> str:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        codes = re.findall(rf"Confirmation code for {re.escape(username)}: (\d+)", log.read_text())
+        pattern = rf"Confirmation code for {re.escape(username)}: (\d+)"
+        codes = re.findall(pattern, server.output())
         if codes:
             return codes[-1]
         time.sleep(0.1)
@@ -41,12 +40,11 @@ def logged_code(log: Path, username: str) -> str:
 
 
 def test_the_log_says_how_to_try_it(served):
-    _, log = served
-    assert "curl" in log.read_text()
+    assert "curl" in served.output()
 
 
 def test_sign_up_confirm_and_resend_across_workers(served):
-    base, log = served
+    base = served.base
     username = "grace@example.com"
 
     status, body = post(f"{base}/register", {"email": username, "password": "Correct-h0rse"})
@@ -60,13 +58,13 @@ def test_sign_up_confirm_and_resend_across_workers(served):
     status, _ = post(f"{base}/register/confirm", {"username": username, "code": "000000"})
     assert status == 422
     status, body = post(
-        f"{base}/register/confirm", {"username": username, "code": logged_code(log, username)}
+        f"{base}/register/confirm", {"username": username, "code": logged_code(served, username)}
     )
     assert (status, body) == (200, {"confirmed": True})
 
 
 def test_the_embedded_pool_enforces_its_password_policy(served):
-    base, _ = served
+    base = served.base
     status, body = post(f"{base}/register", {"email": "weak@example.com", "password": "weakpass"})
 
     assert status == 422

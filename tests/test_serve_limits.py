@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import forget_keys, signup_body
-from tests.gunicorn_server import clean_environment, gunicorn, post, refused_start
+from tests.servers import Gunicorn, clean_environment, post, refused_start
 
 # A pool that is never called: these tests only need the app to start.
 POOL = {
@@ -30,10 +30,8 @@ def test_several_workers_with_memory_storage_refuse_to_start(env, args):
 
 
 def test_memory_storage_runs_one_worker_by_default(tmp_path):
-    log = tmp_path / "gunicorn.log"
-
-    with gunicorn(clean_environment(**POOL), log):
-        booted = re.findall(r"Booting worker with pid", log.read_text())
+    with Gunicorn(clean_environment(**POOL), tmp_path) as server:
+        booted = re.findall(r"Booting worker with pid", server.output())
 
     assert len(booted) == 1
 
@@ -57,7 +55,8 @@ def test_two_workers_on_redis_share_one_per_ip_budget(tmp_path, redis_url, cogni
         return post(f"{base}/register", signup_body(email=f"u{n}@example.com"))[0]
 
     try:
-        with gunicorn(env, tmp_path / "log", *one_at_a_time) as base, ThreadPoolExecutor(12) as p:
+        with Gunicorn(env, tmp_path, *one_at_a_time) as server, ThreadPoolExecutor(12) as p:
+            base = server.base
             statuses = list(p.map(sign_up, range(12)))
     finally:
         forget_keys(redis_url, prefix)

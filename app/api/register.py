@@ -7,9 +7,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
 from app.api.body import Blueprint
+from app.api.idempotency import HEADER_DOC, idempotent
 from app.client_ip import resolve_client_ip
 from app.forms import form_answer
-from app.negotiation import wants_page
+from app.negotiation import is_form, wants_page
 from app.openapi import error_answers, form_body, page_answers
 from app.schemas import (
     ConfirmRequest,
@@ -68,6 +69,8 @@ def client_ip() -> str | None:
 @blp.post("")
 @blp.arguments(RegisterRequestSchema(), location="body")
 @form_body(RegisterRequestSchema)
+@blp.doc(parameters=[HEADER_DOC])
+@idempotent
 @blp.response(201, RegisterResponseSchema())
 @page_answers(
     blp,
@@ -90,7 +93,7 @@ def register(signup: SignupRequest):
 
     Accepts JSON or an HTML form (`application/x-www-form-urlencoded`).
     """
-    registered = signups().register(signup, client_ip())
+    registered = signups().register(signup, client_ip(), "form" if is_form(request) else "json")
     if wants_page():
         return form_answer(
             "result.html",
@@ -134,6 +137,8 @@ def confirm(confirmation: ConfirmRequest):
 @blp.post("/resend")
 @blp.arguments(ResendRequestSchema(), location="body")
 @form_body(ResendRequestSchema)
+@blp.doc(parameters=[HEADER_DOC])
+@idempotent
 @blp.response(200, ResendResponseSchema())
 @page_answers(
     blp,

@@ -4,6 +4,8 @@ Before a Cognito call, in this order: what a client may send (allowlists), the h
 captcha, then the budgets (per identity, fleet-wide, confirm attempts per username), so only a
 request that really goes to Cognito spends one. Whether answers reveal that an account exists
 (``hide_existing_users``) is decided here; app/cognito.py only translates Cognito's errors.
+A sign-up's record is opened last, just before Cognito is called (a 503 when it cannot be), and
+settled with Cognito's real answer, even when the client is told something else.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app import errors
+from app.attribution import ATTRIBUTION_FIELDS
 from app.captcha import CaptchaVerifier, Verdict
 from app.cognito import CodeDelivery, CognitoGateway, UserContext
+from app.repository import PreviousSignup
 from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
+from app.services.records import RecordKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +63,18 @@ class SignupService:
         policy: SignupPolicy,
         *,
         budgets: Budgets,
+        records: RecordKeeper,
         captcha: CaptchaVerifier | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._budgets = budgets
+        self._records = records
         self._captcha = captcha
 
-    def register(self, signup: SignupRequest, ip_address: str | None) -> Registered:
+    def register(
+        self, signup: SignupRequest, ip_address: str | None, client_kind: str = "json"
+    ) -> Registered:
         """Create an unconfirmed Cognito user; Cognito sends the confirmation code."""
         self._check_allowed(signup.attributes, signup.client_metadata)
         if signup.honeypot_filled:
@@ -73,44 +82,52 @@ class SignupService:
             return Registered(False, pretend_delivery(signup.attributes))
         self._check_captcha(signup, ip_address)
         self._budgets.before_code_sent(_identities(signup))
+        record_id = self._records.open(signup.username, ip_address, client_kind, signup.attribution)
         try:
             result = self._gateway.sign_up(
                 username=signup.username,
                 password=signup.password,
                 attributes=signup.attributes,
                 validation_data=signup.validation_data,
-                client_metadata=signup.client_metadata,
+                client_metadata={**signup.client_metadata, **signup.attribution.as_metadata()},
                 analytics_endpoint_id=signup.analytics_endpoint_id,
                 context=UserContext(ip_address, signup.encoded_data),
             )
-        except errors.UsernameTaken:
-            if not self._policy.hide_existing_users:
+        except errors.APIError as error:
+            self._records.failed(record_id, error.error_code)
+            if not (isinstance(error, errors.UsernameTaken) and self._policy.hide_existing_users):
                 raise
             logger.info("Sign-up for an existing username answered as a fresh one")
             return Registered(False, pretend_delivery(signup.attributes))
+        self._records.created(record_id, result.user_sub, result.user_confirmed)
         return Registered(result.user_confirmed, result.code_delivery)
 
     def confirm(self, confirmation: ConfirmRequest, ip_address: str | None) -> None:
+        """Confirm with the code; the sign-up's attribution reaches the post-confirmation Lambda."""
         self._check_allowed({}, confirmation.client_metadata)
         self._budgets.before_confirm(_normalised(confirmation.username))
+        previous = self._records.previous(confirmation.username)
         try:
             self._gateway.confirm_sign_up(
                 username=confirmation.username,
                 code=confirmation.code,
                 context=UserContext(ip_address, confirmation.encoded_data),
-                client_metadata=confirmation.client_metadata,
+                client_metadata=_with_attribution(confirmation.client_metadata, previous),
             )
         except (
             errors.CodeMismatch,
             errors.CodeExpired,
             errors.UserNotFound,
             errors.AlreadyConfirmed,
-        ):
+        ) as error:
+            if isinstance(error, errors.AlreadyConfirmed):
+                self._records.confirmed(previous)  # Cognito knows better than a stale record
             if not self._policy.hide_existing_users:
                 raise
             raise errors.CodeMismatch(
                 HIDDEN_CODE_MESSAGE, fields={"code": [HIDDEN_CODE_MESSAGE]}
             ) from None
+        self._records.confirmed(previous)
 
     def resend(self, resend: ResendRequest, ip_address: str | None) -> CodeResent:
         self._check_allowed({}, resend.client_metadata)
@@ -121,11 +138,12 @@ class SignupService:
             logger.info("Honeypot filled on /register/resend: answered as sent, Cognito not called")
             return pretended
         self._budgets.before_code_sent([_normalised(resend.username)])
+        previous = self._records.previous(resend.username)
         try:
             delivery = self._gateway.resend_confirmation_code(
                 username=resend.username,
                 context=UserContext(ip_address, resend.encoded_data),
-                client_metadata=resend.client_metadata,
+                client_metadata=_with_attribution(resend.client_metadata, previous),
             )
         except (errors.UserNotFound, errors.AlreadyConfirmed):
             if not self._policy.hide_existing_users:
@@ -163,8 +181,21 @@ class SignupService:
             for key in client_metadata
             if key not in self._policy.client_metadata_keys
         )
+        # Attribution travels in its own validated fields, so the record and the Lambdas agree.
+        problems.update(
+            (f"client_metadata.{key}", [f"Send this as the {key} field of the sign-up."])
+            for key in client_metadata
+            if key in ATTRIBUTION_FIELDS
+        )
         if problems:
             raise errors.InvalidFields(fields=problems)
+
+
+def _with_attribution(
+    client_metadata: Mapping[str, str], previous: PreviousSignup | None
+) -> dict[str, str]:
+    attribution = previous.attribution.as_metadata() if previous else {}
+    return {**client_metadata, **attribution}
 
 
 def _normalised(identity: str) -> str:

@@ -1,0 +1,269 @@
+"""Reading and writing the service's tables: small typed functions over short transactions.
+
+SQLAlchemy stops here the way botocore stops at ``app.cognito``: every database failure leaves
+this module as ``errors.StorageUnavailable``, so services decide what a failure means without
+knowing the driver. Each method is one transaction of its own, committed before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import errors
+from app.attribution import ATTRIBUTION_FIELDS, Attribution
+from app.models import IdempotencyKey, SignupRecord
+
+logger = logging.getLogger(__name__)
+
+REPORT_DIMENSIONS = ATTRIBUTION_FIELDS
+# Attempts that created a Cognito user; "pending" (outcome never recorded) and "failed" don't count.
+SIGNED_UP = ("created", "confirmed")
+# A database outage rarely clears within a second; five keeps retrying clients from piling on.
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+class _Store:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except IntegrityError:
+            raise  # a broken constraint is a bug or, for claims, the answer itself
+        except SQLAlchemyError as error:
+            # The type only: driver messages can quote the parameters of the failed statement.
+            logger.warning("Database %s failed: %s", action, type(error).__name__)
+            raise errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What Cognito's answer made of an attempt."""
+
+    outcome: str
+    user_sub: str | None = None
+    error_code: str | None = None
+    confirmed_at: datetime | None = None
+
+    def describe(self) -> str:
+        """``name=value`` pairs for a log line an operator can repair a record from."""
+        return " ".join(
+            f"{name}={value.isoformat() if isinstance(value, datetime) else value}"
+            for name, value in asdict(self).items()
+        )
+
+
+@dataclass(frozen=True)
+class PreviousSignup:
+    """The latest sign-up that created a user under an identity."""
+
+    record_id: int
+    confirmed: bool
+    attribution: Attribution
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    group: str | None
+    signups: int
+    confirmed: int
+
+    @property
+    def conversion(self) -> float:
+        return self.confirmed / self.signups if self.signups else 0.0
+
+
+class SignupRecords(_Store):
+    """The signup_records table."""
+
+    def add(self, record: SignupRecord) -> int:
+        with self._transaction("insert of a signup record") as session:
+            session.add(record)
+            session.flush()
+            return record.id
+
+    def settle(self, record_id: int, settlement: Settlement) -> None:
+        """Record what Cognito answered to the attempt ``record_id``."""
+        with self._transaction("update of a signup record") as session:
+            session.execute(
+                update(SignupRecord)
+                .where(SignupRecord.id == record_id)
+                .values(**asdict(settlement))
+            )
+
+    def mark_confirmed(self, record_id: int, when: datetime) -> None:
+        with self._transaction("confirmation of a signup record") as session:
+            session.execute(
+                update(SignupRecord)
+                .where(SignupRecord.id == record_id, SignupRecord.outcome != "confirmed")
+                .values(outcome="confirmed", confirmed_at=when)
+            )
+
+    def latest_signup(self, identity_hash: str) -> PreviousSignup | None:
+        with self._transaction("lookup of a signup record") as session:
+            record = session.scalars(
+                select(SignupRecord)
+                .where(
+                    SignupRecord.identity_hash == identity_hash,
+                    SignupRecord.outcome.in_(SIGNED_UP),
+                )
+                .order_by(SignupRecord.created_at.desc(), SignupRecord.id.desc())
+                .limit(1)
+            ).first()
+            if record is None:
+                return None
+            return PreviousSignup(
+                record_id=record.id,
+                confirmed=record.outcome == "confirmed",
+                attribution=Attribution(
+                    **{name: getattr(record, name) for name in ATTRIBUTION_FIELDS}
+                ),
+            )
+
+    def purge(self, created_before: datetime) -> int:
+        with self._transaction("purge of signup records") as session:
+            result = session.execute(
+                delete(SignupRecord).where(SignupRecord.created_at < created_before)
+            )
+            return result.rowcount
+
+    def report(
+        self, by: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ReportRow]:
+        """Sign-ups and confirmations per value of ``by``, for sign-ups made in [since, until)."""
+        if by not in REPORT_DIMENSIONS:
+            raise ValueError(f"cannot report by {by!r}")
+        group = getattr(SignupRecord, by)
+        conditions = [SignupRecord.outcome.in_(SIGNED_UP)]
+        if since is not None:
+            conditions.append(SignupRecord.created_at >= since)
+        if until is not None:
+            conditions.append(SignupRecord.created_at < until)
+        confirmed = func.sum(case((SignupRecord.outcome == "confirmed", 1), else_=0))
+        query = (
+            select(group, func.count(), confirmed)
+            .where(*conditions)
+            .group_by(group)
+            .order_by(group.is_(None), group)
+        )
+        with self._transaction("signup report") as session:
+            return [
+                ReportRow(group=value, signups=signups, confirmed=int(confirmed or 0))
+                for value, signups, confirmed in session.execute(query)
+            ]
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer as the client received it, replayed byte for byte."""
+
+    status: int
+    content_type: str
+    body: str
+
+
+@dataclass(frozen=True)
+class KeyState:
+    request_hash: str
+    answer: StoredAnswer | None
+
+
+class IdempotencyKeys(_Store):
+    """The idempotency_keys table. Claiming relies on the primary key: one insert wins."""
+
+    def claim(self, key: str, request_hash: str, now: datetime, expires_at: datetime) -> bool:
+        """True when this caller now owns ``key``; False when someone already holds it."""
+        try:
+            with self._transaction("claim of an idempotency key") as session:
+                session.add(
+                    IdempotencyKey(
+                        key=key, request_hash=request_hash, claimed_at=now, expires_at=expires_at
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def take_over(
+        self,
+        key: str,
+        request_hash: str,
+        *,
+        now: datetime,
+        abandoned_before: datetime,
+        expires_at: datetime,
+    ) -> bool:
+        """Claim ``key`` if it expired, or if the same request left it in progress and died.
+
+        One conditional UPDATE, so of two callers racing for it exactly one sees a row change.
+        """
+        expired = IdempotencyKey.expires_at <= now
+        abandoned = and_(
+            IdempotencyKey.response_status.is_(None),
+            IdempotencyKey.claimed_at <= abandoned_before,
+            IdempotencyKey.request_hash == request_hash,
+        )
+        with self._transaction("take-over of an idempotency key") as session:
+            result = session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key == key, or_(expired, abandoned))
+                .values(
+                    request_hash=request_hash,
+                    claimed_at=now,
+                    expires_at=expires_at,
+                    response_status=None,
+                    response_content_type=None,
+                    response_body=None,
+                )
+            )
+            return result.rowcount == 1
+
+    def get(self, key: str) -> KeyState | None:
+        with self._transaction("lookup of an idempotency key") as session:
+            row = session.get(IdempotencyKey, key)
+            if row is None:
+                return None
+            answer = None
+            if row.response_status is not None:
+                answer = StoredAnswer(
+                    row.response_status, row.response_content_type or "", row.response_body or ""
+                )
+            return KeyState(row.request_hash, answer)
+
+    def store(self, key: str, answer: StoredAnswer) -> None:
+        with self._transaction("storing an idempotent answer") as session:
+            session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key == key)
+                .values(
+                    response_status=answer.status,
+                    response_content_type=answer.content_type,
+                    response_body=answer.body,
+                )
+            )
+
+    def release(self, key: str) -> None:
+        with self._transaction("release of an idempotency key") as session:
+            # Only an unanswered claim: a stored answer stays until it expires.
+            session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.key == key, IdempotencyKey.response_status.is_(None)
+                )
+            )
+
+    def purge_expired(self, now: datetime) -> int:
+        with self._transaction("purge of idempotency keys") as session:
+            return session.execute(
+                delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
+            ).rowcount
