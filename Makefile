@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format setup clean
+.PHONY: run test lint format setup clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ format: $(VENV)/.dev
 
 test: lint
 	$(BIN)/python -m pytest -c tests/pytest.ini tests
+
+# The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README.
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

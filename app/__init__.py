@@ -47,7 +47,11 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         SIGNUP_CORS_ORIGINS=settings.cors_origins,
         SQLALCHEMY_DATABASE_URI=settings.records.database_url.reveal(),
         # A pooled connection can outlive a PostgreSQL restart: test it before use.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,
+            "pool_size": settings.records.pool_size,
+            "max_overflow": settings.records.pool_size,
+        },
         SIGNUP_RECORD_RETENTION=settings.records.retention,
         **openapi_config(),
     )

@@ -102,6 +102,10 @@ class RecordSettings:
     retention: timedelta = timedelta(days=90)
     idempotency_ttl: timedelta = timedelta(hours=24)
     idempotency_wait_seconds: float = 5.0
+    # Connections per worker process, and as many again in bursts. Each sign-up holds one only
+    # for two single-statement writes, but with dozens of threads a pool of SQLAlchemy's default
+    # five makes requests queue for a connection (seen under load with py-spy).
+    pool_size: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RecordSettings:
@@ -117,6 +121,7 @@ class RecordSettings:
             idempotency_wait_seconds=_number(
                 env, "SIGNUP_IDEMPOTENCY_WAIT_SECONDS", 5.0, float, 0.0, 60
             ),
+            pool_size=_number(env, "DATABASE_POOL_SIZE", 10, int, 1, 200),
         )
 
 

@@ -28,7 +28,7 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2" if storage_is_shared(_STORAGE_URI) else "1"))
 # Each request mostly waits on Cognito: threads keep a worker busy while one waits.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
