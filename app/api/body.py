@@ -17,6 +17,7 @@ from flask import Request
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
 from app.forms import take_redirect
@@ -47,9 +48,21 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def read_body(request: Request) -> bytes:
+    """The body's bytes, kept for a second reading; 413 past MAX_CONTENT_LENGTH, chunked or not."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    # A chunked body is cut at the limit without a word from werkzeug: a form would lose the
+    # end of its last field (a password, say). One more byte means there was more.
+    streamed = request.content_length is None and limit is not None
+    if streamed and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def read_json(request: Request) -> dict[str, Any]:
     """A JSON object in UTF-8 (RFC 8259), or MalformedBody: never a guess at another encoding."""
-    raw = request.get_data(cache=True)
+    raw = read_body(request)
     if not raw.strip():
         raise errors.MalformedBody("The request body is empty.")
     try:
@@ -169,7 +182,7 @@ class BodyParser(FlaskParser):
             return read_json(request)
         if is_form(request):
             # Read first: werkzeug then parses the form from the cached bytes.
-            check_form_encoding(request.get_data(cache=True))
+            check_form_encoding(read_body(request))
             data = read_form(request.form)
             take_redirect(data)  # a form-only field, handled before the schema sees the rest
             return data
