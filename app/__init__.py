@@ -102,6 +102,12 @@ def register_services(app: Flask, settings: Settings) -> None:
     records = settings.records
     # Without a key of its own, hashes are keyed by the client secret: never stored, never sent.
     master_key = (records.hmac_key or settings.cognito.client_secret).reveal()
+    # Also for `flask signups reconcile`, which matches Cognito's users to records by this hash.
+    keeper = app.extensions["record_keeper"] = RecordKeeper(
+        app.extensions["signup_records"],
+        identity_key=derive_key(master_key, "identity"),
+        ip_retention=records.ip_retention,
+    )
     app.extensions["signup"] = SignupService(
         gateway,
         SignupPolicy(
@@ -111,11 +117,7 @@ def register_services(app: Flask, settings: Settings) -> None:
         ),
         budgets=Budgets.from_settings(settings.abuse),
         captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
-        records=RecordKeeper(
-            app.extensions["signup_records"],
-            identity_key=derive_key(master_key, "identity"),
-            ip_retention=records.ip_retention,
-        ),
+        records=keeper,
     )
     app.extensions["idempotency"] = IdempotencyService(
         app.extensions["idempotency_keys"],

@@ -89,6 +89,17 @@ class Settlement:
 
 
 @dataclass(frozen=True)
+class UnsettledRecord:
+    """A record reconciliation looks at: when, for whom (keyed hash), and what it says now."""
+
+    record_id: int
+    created_at: datetime
+    identity_hash: str
+    outcome: str
+    error_code: str | None
+
+
+@dataclass(frozen=True)
 class PreviousSignup:
     """The latest sign-up that created a user under an identity."""
 
@@ -154,6 +165,53 @@ class SignupRecords(_Store):
                     **{name: getattr(record, name) for name in ATTRIBUTION_FIELDS}
                 ),
             )
+
+    def unsettled(
+        self, created_before: datetime, ambiguous_errors: frozenset[str]
+    ) -> list[UnsettledRecord]:
+        """Attempts whose record may not say what Cognito did: still pending, or failed with an
+        error after which the user may exist anyway; oldest first."""
+        maybe = or_(
+            SignupRecord.outcome == "pending",
+            and_(SignupRecord.outcome == "failed", SignupRecord.error_code.in_(ambiguous_errors)),
+        )
+        with self._transaction("lookup of unsettled signup records") as session:
+            rows = session.execute(
+                select(
+                    SignupRecord.id,
+                    SignupRecord.created_at,
+                    SignupRecord.identity_hash,
+                    SignupRecord.outcome,
+                    SignupRecord.error_code,
+                )
+                .where(maybe, SignupRecord.created_at < created_before)
+                .order_by(SignupRecord.created_at, SignupRecord.id)
+            )
+            return [UnsettledRecord(*row) for row in rows]
+
+    def recorded_subs(self, subs: set[str]) -> set[str]:
+        """Which of these Cognito users already have a record that created them."""
+        if not subs:
+            return set()
+        with self._transaction("lookup of recorded users") as session:
+            return set(
+                session.scalars(
+                    select(SignupRecord.user_sub).where(SignupRecord.user_sub.in_(subs))
+                )
+            )
+
+    def repair(self, record_id: int, expected_outcomes: tuple[str, ...], **values: object) -> bool:
+        """Set ``values`` if the record is still in one of ``expected_outcomes``; whether it was.
+
+        Conditional, so a repair never overwrites what a live request settled meanwhile.
+        """
+        with self._transaction("repair of a signup record") as session:
+            result = session.execute(
+                update(SignupRecord)
+                .where(SignupRecord.id == record_id, SignupRecord.outcome.in_(expected_outcomes))
+                .values(**values)
+            )
+            return result.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:
         with self._transaction("purge of signup records") as session:

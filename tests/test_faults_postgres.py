@@ -9,6 +9,9 @@ refused with a 503 and no Cognito user is created that the service has no record
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+import threading
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -16,7 +19,7 @@ from sqlalchemy.engine import make_url
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS
 from tests.faults import TcpProxy, call, wait_until
-from tests.servers import Gunicorn, clean_environment
+from tests.servers import ROOT, Gunicorn, clean_environment
 
 pytestmark = pytest.mark.postgres
 
@@ -113,3 +116,39 @@ def test_readiness_reports_the_database_and_liveness_stays_up(served, cognito, p
     assert ready.status == 503
     assert "failed" in ready.body["checks"].values()
     assert alive.status == 200
+
+
+def test_when_the_database_goes_away_during_the_cognito_call_nothing_is_lost(
+    served, cognito, proxy, database
+):
+    # Opened before the call, then the write after it fails: the client still gets Cognito's
+    # answer (the user exists), the record stays pending, and the log says how to repair it.
+    cognito.delay_seconds = 1
+    answers: list = []
+    client = threading.Thread(target=lambda: answers.append(sign_up(served, "ada@example.com")))
+    client.start()
+    wait_until(lambda: cognito.calls("SignUp"))
+    proxy.cut()
+    client.join(timeout=30)
+    proxy.restore()
+    [pending] = databases.rows(database, "signup_records")
+
+    repaired = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "signups", "reconcile", "--from-log", "-"],
+        cwd=ROOT,
+        env=clean_environment(DATABASE_URL=database),
+        input=served.stdout.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert answers[0].status == 201
+    assert pending["outcome"] == "pending"
+    assert repaired.returncode == 0, repaired.stderr
+    [record] = databases.rows(database, "signup_records")
+    assert (record["outcome"], record["user_sub"]) == (
+        "created",
+        cognito.sub_for("ada@example.com"),
+    )
