@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format setup clean
+.PHONY: run test lint format setup clean soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ format: $(VENV)/.dev
 
 test: lint
 	$(BIN)/python -m pytest -c tests/pytest.ini tests
+
+# Mixed traffic through gunicorn while Cognito, Redis and PostgreSQL fail in turn, then
+# reconciliation; fails unless the records match Cognito. SOAK_SECONDS (default 120) sets how long.
+soak: $(VENV)/.dev
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -200,6 +200,23 @@ class SignupRecords(_Store):
                 )
             )
 
+    def any_with_outcome(self, outcome: str) -> bool:
+        with self._transaction("lookup of signup records") as session:
+            found = session.scalar(select(SignupRecord.id).where(SignupRecord.outcome == outcome))
+            return found is not None
+
+    def with_subs(self, subs: set[str], outcome: str) -> dict[str, int]:
+        """The record of each of these Cognito users that has ``outcome``: sub to record id."""
+        if not subs:
+            return {}
+        with self._transaction("lookup of recorded users") as session:
+            rows = session.execute(
+                select(SignupRecord.user_sub, SignupRecord.id).where(
+                    SignupRecord.user_sub.in_(subs), SignupRecord.outcome == outcome
+                )
+            )
+            return {sub: record_id for sub, record_id in rows}
+
     def repair(self, record_id: int, expected_outcomes: tuple[str, ...], **values: object) -> bool:
         """Set ``values`` if the record is still in one of ``expected_outcomes``; whether it was.
 

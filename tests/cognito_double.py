@@ -4,6 +4,8 @@ moto accepts any SecretHash and has no ResendConfirmationCode, so it cannot prov
 This double speaks the AWS JSON 1.1 protocol for SignUp, ConfirmSignUp and ResendConfirmationCode,
 refuses a wrong or missing SecretHash, and records every field limit of /work/shared/COGNITO.md a
 call breaks in ``violations``: botocore checks none of them, so a test can assert that list empty.
+It also answers ListUsers, the admin call reconciliation makes: only signed (the signature itself
+is not checked).
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ class Received:
     operation: str
     params: dict
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class UserState:
+    sub: str
+    confirmed: bool
 
 
 @dataclass
@@ -484,10 +492,13 @@ class CognitoDouble:
         with self._lock:
             return self._users[username].sub
 
-    def users(self) -> dict[str, str]:
-        """Every user the double holds: username to sub."""
+    def users(self) -> dict[str, UserState]:
+        """Every user the double holds, by username."""
         with self._lock:
-            return {username: user.sub for username, user in self._users.items()}
+            return {
+                username: UserState(user.sub, user.confirmed)
+                for username, user in self._users.items()
+            }
 
     def fail_next(
         self,

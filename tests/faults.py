@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import pytest
 import redis
@@ -128,16 +129,24 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
 
 
+class MissingDependency(RuntimeError):
+    """A program the fault tests need is not installed."""
+
+
+def require(error: MissingDependency) -> NoReturn:
+    """In a test: fail under CI=true, skip locally."""
+    if in_ci():
+        pytest.fail(str(error))
+    pytest.skip(str(error))
+
+
 class RedisServer:
     """A private redis-server on a free port, without persistence: killed, it forgets everything."""
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            message = "redis-server is needed to take Redis away and bring it back"
-            if in_ci():
-                pytest.fail(message)
-            pytest.skip(message)
+            raise MissingDependency("redis-server is needed to take Redis away and bring it back")
         self._binary = binary
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -14,7 +14,7 @@ import pytest
 
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS
-from tests.faults import RedisServer, TcpProxy, call, wait_until
+from tests.faults import MissingDependency, RedisServer, TcpProxy, call, require, wait_until
 from tests.servers import Gunicorn, clean_environment
 
 pytestmark = pytest.mark.redis
@@ -27,7 +27,11 @@ _emails = (f"redis{n}@example.com" for n in itertools.count())
 
 @pytest.fixture(scope="module")
 def redis_server():
-    with RedisServer() as server:
+    try:
+        server = RedisServer()
+    except MissingDependency as error:
+        require(error)
+    with server:
         yield server
 
 

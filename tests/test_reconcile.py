@@ -171,11 +171,29 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
 
 
 def test_with_nothing_to_check_cognito_is_not_asked(aws_credentials, app, client, cognito):
-    client.post("/register", json=signup_body())
+    client.post("/register", json=signup_body(password="weak"))  # refused by Cognito: failed
 
     reconcile(app)
 
     assert cognito.calls("ListUsers") == []
+
+
+def test_a_confirmation_that_was_not_recorded_is_caught_up(
+    aws_credentials, app, client, cognito, database_url
+):
+    # While the records cannot be read, a confirmation still goes through, unrecorded.
+    client.post("/register", json=signup_body())
+    app.extensions["cognito"].confirm_sign_up(
+        username="ada@example.com", code=cognito.code_for("ada@example.com"), context=UserContext()
+    )
+
+    reconcile(app)
+
+    [record] = records(database_url)
+    assert (record["outcome"], record["user_sub"]) == (
+        "confirmed",
+        cognito.sub_for("ada@example.com"),
+    )
 
 
 def test_listing_users_is_a_signed_admin_call(aws_credentials, app, cognito):

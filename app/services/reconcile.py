@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,8 @@ AMBIGUOUS_ERRORS = frozenset(
         "internal_error",
     }
 )
+# Users are matched against the database this many at a time.
+PAGE = 500
 # What a pending record becomes when Cognito has no user its attempt created.
 NOT_CREATED = "not_created"
 # Records are stamped by our clock, users by Cognito's: a user is matched to an attempt opened
@@ -95,22 +97,48 @@ class Reconciler:
         """Match the pool's users to records that may be wrong; repair what Cognito contradicts.
 
         ``identity_hash`` is the records' keyed hash of a username. Records opened after
-        ``opened_before`` are left alone: their request may be in flight. ``users`` is only read
-        when there is something to check, so a clean database costs no ListUsers call at all.
+        ``opened_before`` are left alone: their request may be in flight. Besides records left
+        pending or failed, a ``created`` record whose user Cognito shows confirmed is marked
+        confirmed: a confirmation is not recorded when the record cannot be read at the time.
+        ``users`` is only read when there is something to check, so a database with nothing
+        pending, failed ambiguously or unconfirmed costs no ListUsers call at all.
         """
         candidates = self._records.unsettled(opened_before, AMBIGUOUS_ERRORS)
-        if not candidates:
+        if not candidates and not self._records.any_with_outcome("created"):
             return Outcome(0, [])
         by_identity: dict[str, list[UnsettledRecord]] = defaultdict(list)
         for record in candidates:
             by_identity[record.identity_hash].append(record)
-        found = _users_by_identity(users, identity_hash, set(by_identity))
-        recorded = self._records.recorded_subs({u.sub for us in found.values() for u in us})
+        found: dict[str, dict[str, PoolUser]] = defaultdict(dict)
+        confirmations: list[Repair] = []
+        for batch in _batches(users, PAGE):
+            for user in batch:
+                for identity in _identities(user):
+                    hashed = identity_hash(identity)
+                    if hashed in by_identity:
+                        found[hashed][user.sub] = user
+            confirmations.extend(self._confirmations([user for user in batch if user.confirmed]))
+        recorded = self._records.recorded_subs({sub for users in found.values() for sub in users})
         repairs: list[Repair] = []
         for identity, records in by_identity.items():
-            unrecorded = [user for user in found.get(identity, []) if user.sub not in recorded]
+            unrecorded = [u for sub, u in found.get(identity, {}).items() if sub not in recorded]
             repairs.extend(_match(records, unrecorded))
-        return Outcome(len(candidates), self._apply(repairs, dry_run))
+        checked = len(candidates) + len(confirmations)
+        return Outcome(checked, self._apply(repairs + confirmations, dry_run))
+
+    def _confirmations(self, confirmed: list[PoolUser]) -> list[Repair]:
+        """Records still ``created`` for users Cognito shows confirmed."""
+        by_sub = {user.sub: user for user in confirmed}
+        return [
+            Repair(
+                record_id,
+                "created",
+                Settlement("confirmed", sub, confirmed_at=by_sub[sub].modified_at),
+                ("created",),
+                ("outcome", "confirmed_at"),
+            )
+            for sub, record_id in self._records.with_subs(set(by_sub), "created").items()
+        ]
 
     def from_log(self, lines: Iterable[str], *, dry_run: bool = False) -> Outcome:
         """Apply the repairs the service logged when a record could not be updated."""
@@ -127,18 +155,21 @@ class Reconciler:
         ]
 
 
-def _users_by_identity(
-    users: Iterable[PoolUser], identity_hash: Callable[[str], str], wanted: set[str]
-) -> dict[str, list[PoolUser]]:
-    """Users under each wanted identity hash: a sign-up's Username may have become the pool's
-    username, or (in a pool that signs in by email or phone) that attribute."""
-    found: dict[str, dict[str, PoolUser]] = defaultdict(dict)
-    for user in users:
-        for identity in {user.username, user.email, user.phone_number} - {None, ""}:
-            hashed = identity_hash(identity)  # type: ignore[arg-type]
-            if hashed in wanted:
-                found[hashed][user.sub] = user
-    return {identity: list(users.values()) for identity, users in found.items()}
+def _identities(user: PoolUser) -> set[str]:
+    """What a sign-up may have sent as the Username of this user: its username or, in a pool
+    that signs in by email or phone, that attribute (Cognito then generates the username)."""
+    return {identity for identity in (user.username, user.email, user.phone_number) if identity}
+
+
+def _batches(items: Iterable[PoolUser], size: int) -> Iterator[list[PoolUser]]:
+    batch: list[PoolUser] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _match(records: list[UnsettledRecord], users: list[PoolUser]) -> list[Repair]:
