@@ -8,6 +8,7 @@ free port, started and killed by the test.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import shutil
 import signal
@@ -205,6 +206,15 @@ def wait_until(condition, timeout: float = 10, interval: float = 0.05) -> None:
         time.sleep(interval)
 
 
+# What "quickly" means in these tests: generous, so a busy CI machine never fails a correct service.
+SLACK_SECONDS = 1.5
+_numbers = itertools.count()
+
+
+def new_email() -> str:
+    return f"fault{next(_numbers)}@example.com"
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -229,3 +239,8 @@ def call(url: str, body: dict | None = None, headers: dict[str, str] | None = No
     return Answer(
         status, {k.lower(): v for k, v in answer_headers.items()}, json.loads(raw), seconds
     )
+
+
+def sign_up(base: str, email: str | None = None) -> Answer:
+    """POST /register with a valid body, for a new address unless ``email`` is given."""
+    return call(f"{base}/register", {"email": email or new_email(), "password": "Correct-h0rse"})

@@ -9,19 +9,14 @@ our own, so it can be made to refuse connections and come back on the same addre
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS
-from tests.faults import TcpProxy, call, wait_until
+from tests.faults import SLACK_SECONDS, TcpProxy, call, new_email, sign_up, wait_until
 from tests.servers import Gunicorn, clean_environment
 
 TIMEOUT_SECONDS = 1.0
-# What "quickly" means here: generous, so a busy CI machine never fails a correct service.
-SLACK_SECONDS = 1.5
-_emails = (f"user{n}@example.com" for n in itertools.count())
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +48,9 @@ def records(server: Gunicorn) -> list[dict[str, object]]:
     return databases.rows(f"sqlite:///{server.stdout.parent / 'signups.db'}", "signup_records")
 
 
-def sign_up(server: Gunicorn, email: str | None = None):
-    return call(
-        f"{server.base}/register", {"email": email or next(_emails), "password": "Correct-h0rse"}
-    )
-
-
 def assert_recovers(server: Gunicorn) -> None:
-    email = next(_emails)
-    answer = sign_up(server, email)
+    email = new_email()
+    answer = sign_up(server.base, email)
     assert answer.status == 201, answer.body
     assert records(server)[-1]["outcome"] == "created"
 
@@ -84,7 +73,7 @@ def test_a_cognito_5xx_is_a_quick_502_recorded_as_failed(
 ):
     cognito.respond_raw_next("SignUp", status, body, content_type)
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (502, "upstream_error")
     assert answer.seconds < SLACK_SECONDS
@@ -105,7 +94,7 @@ def test_throttling_is_a_503_with_retry_after_and_is_never_retried(
 ):
     cognito.fail_next("SignUp", error_code, "Rate exceeded")
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (503, code)
     assert answer.headers["retry-after"] == retry_after
@@ -117,7 +106,7 @@ def test_throttling_is_a_503_with_retry_after_and_is_never_retried(
 def test_a_stalled_cognito_is_a_504_after_the_timeout(served, cognito):
     cognito.delay_seconds = TIMEOUT_SECONDS * 3
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (504, "upstream_timeout")
     assert TIMEOUT_SECONDS <= answer.seconds < TIMEOUT_SECONDS + SLACK_SECONDS
@@ -127,12 +116,12 @@ def test_a_stalled_cognito_is_a_504_after_the_timeout(served, cognito):
 
 def test_after_a_timeout_a_retry_creates_no_second_user(served, cognito):
     # The double, like Cognito, may create the user and then be too slow to say so.
-    email = next(_emails)
+    email = new_email()
     cognito.delay_seconds = TIMEOUT_SECONDS * 2
-    first = sign_up(served, email)
+    first = sign_up(served.base, email)
     cognito.delay_seconds = 0
 
-    retry = sign_up(served, email)
+    retry = sign_up(served.base, email)
 
     assert first.status == 504
     assert retry.status == 201  # existing accounts are hidden: the retry looks like a sign-up
@@ -147,7 +136,7 @@ def test_after_a_timeout_a_retry_creates_no_second_user(served, cognito):
 def test_a_refused_connection_is_a_quick_503_with_retry_after(served, cognito, proxy):
     proxy.cut()
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (503, "upstream_unavailable")
     assert answer.headers["retry-after"] == "1"
@@ -157,9 +146,9 @@ def test_a_refused_connection_is_a_quick_503_with_retry_after(served, cognito, p
 
 
 def test_when_cognito_comes_back_sign_ups_work_without_a_restart(served, cognito, proxy):
-    sign_up(served)  # a pooled connection to Cognito, then it goes away
+    sign_up(served.base)  # a pooled connection to Cognito, then it goes away
     proxy.cut()
-    sign_up(served)
+    sign_up(served.base)
 
     proxy.restore()
 
@@ -169,7 +158,7 @@ def test_when_cognito_comes_back_sign_ups_work_without_a_restart(served, cognito
 def test_a_connection_that_accepts_and_never_answers_is_a_504(served, cognito, proxy):
     proxy.stall()
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (504, "upstream_timeout")
     assert answer.seconds < TIMEOUT_SECONDS + SLACK_SECONDS

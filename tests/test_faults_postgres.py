@@ -8,7 +8,6 @@ refused with a 503 and no Cognito user is created that the service has no record
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 import threading
@@ -18,15 +17,13 @@ from sqlalchemy.engine import make_url
 
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS
-from tests.faults import TcpProxy, call, wait_until
+from tests.faults import SLACK_SECONDS, TcpProxy, call, sign_up, wait_until
 from tests.servers import ROOT, Gunicorn, clean_environment
 
 pytestmark = pytest.mark.postgres
 
 # app/repository.py: a new connection gives up after this long.
 CONNECT_TIMEOUT_SECONDS = 3.0
-SLACK_SECONDS = 1.5
-_emails = (f"pg{n}@example.com" for n in itertools.count())
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +58,11 @@ def proxy(postgres_proxy, database):
     postgres_proxy.restore()
 
 
-def sign_up(server: Gunicorn, email: str | None = None):
-    return call(
-        f"{server.base}/register", {"email": email or next(_emails), "password": "Correct-h0rse"}
-    )
-
-
 def test_with_the_database_gone_sign_ups_are_refused_before_cognito(served, cognito, proxy):
-    assert sign_up(served).status == 201  # the pool holds a live connection, then it dies
+    assert sign_up(served.base).status == 201  # the pool holds a live connection, then it dies
     proxy.cut()
 
-    answers = [sign_up(served) for _ in range(3)]
+    answers = [sign_up(served.base) for _ in range(3)]
 
     assert {(a.status, a.body["code"]) for a in answers} == {(503, "storage_unavailable")}
     assert {a.headers["retry-after"] for a in answers} == {"5"}
@@ -82,13 +73,13 @@ def test_with_the_database_gone_sign_ups_are_refused_before_cognito(served, cogn
 def test_when_the_database_comes_back_sign_ups_work_without_a_restart(
     served, cognito, proxy, database
 ):
-    sign_up(served)
+    sign_up(served.base)
     proxy.cut()
-    sign_up(served)
+    sign_up(served.base)
 
     proxy.restore()
 
-    answers = [sign_up(served) for _ in range(3)]
+    answers = [sign_up(served.base) for _ in range(3)]
     assert [a.status for a in answers] == [201] * 3
     created = [r for r in databases.rows(database, "signup_records") if r["outcome"] == "created"]
     assert len(created) == len(cognito.calls("SignUp")) == 4
@@ -99,13 +90,13 @@ def test_a_database_that_stops_answering_is_a_503_within_the_connect_timeout(
 ):
     proxy.stall()
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (503, "storage_unavailable")
     assert answer.seconds < CONNECT_TIMEOUT_SECONDS + SLACK_SECONDS
     assert cognito.calls("SignUp") == []
     proxy.restore()
-    wait_until(lambda: sign_up(served).status == 201, timeout=CONNECT_TIMEOUT_SECONDS * 3)
+    wait_until(lambda: sign_up(served.base).status == 201, timeout=CONNECT_TIMEOUT_SECONDS * 3)
 
 
 def test_readiness_reports_the_database_and_liveness_stays_up(served, cognito, proxy):
@@ -125,7 +116,9 @@ def test_when_the_database_goes_away_during_the_cognito_call_nothing_is_lost(
     # answer (the user exists), the record stays pending, and the log says how to repair it.
     cognito.delay_seconds = 1
     answers: list = []
-    client = threading.Thread(target=lambda: answers.append(sign_up(served, "ada@example.com")))
+    client = threading.Thread(
+        target=lambda: answers.append(sign_up(served.base, "ada@example.com"))
+    )
     client.start()
     wait_until(lambda: cognito.calls("SignUp"))
     proxy.cut()

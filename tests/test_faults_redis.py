@@ -8,21 +8,26 @@ rather than let an unguarded burst spend Cognito's quota and send codes to victi
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS
-from tests.faults import MissingDependency, RedisServer, TcpProxy, call, require, wait_until
+from tests.faults import (
+    SLACK_SECONDS,
+    MissingDependency,
+    RedisServer,
+    TcpProxy,
+    call,
+    require,
+    sign_up,
+    wait_until,
+)
 from tests.servers import Gunicorn, clean_environment
 
 pytestmark = pytest.mark.redis
 
 # The storage's socket timeouts are one second (app/services/budgets.py).
 STORAGE_TIMEOUT_SECONDS = 1.0
-SLACK_SECONDS = 1.5
-_emails = (f"redis{n}@example.com" for n in itertools.count())
 
 
 @pytest.fixture(scope="module")
@@ -75,20 +80,16 @@ def _answers(server: RedisServer) -> bool:
         connection.close()
 
 
-def sign_up(server: Gunicorn):
-    return call(f"{server.base}/register", {"email": next(_emails), "password": "Correct-h0rse"})
-
-
 def record_count(server: Gunicorn) -> int:
     return len(databases.rows(f"sqlite:///{server.stdout.parent / 'signups.db'}", "signup_records"))
 
 
 def test_with_redis_gone_sign_ups_are_refused_quickly_before_cognito(served, cognito, redis):
-    assert sign_up(served).status == 201
+    assert sign_up(served.base).status == 201
     before = record_count(served)
     redis.kill()
 
-    answers = [sign_up(served) for _ in range(4)]  # reaches both workers
+    answers = [sign_up(served.base) for _ in range(4)]  # reaches both workers
 
     assert {(a.status, a.body["code"]) for a in answers} == {(503, "temporarily_unavailable")}
     assert {a.headers["retry-after"] for a in answers} == {"1"}
@@ -98,27 +99,27 @@ def test_with_redis_gone_sign_ups_are_refused_quickly_before_cognito(served, cog
 
 
 def test_when_redis_comes_back_sign_ups_work_without_a_restart(served, cognito, redis):
-    sign_up(served)
+    sign_up(served.base)
     redis.kill()
-    sign_up(served)
+    sign_up(served.base)
 
     redis.start()
 
     # Every worker's pooled connections died with the server: each must reconnect by itself.
-    answers = [sign_up(served) for _ in range(6)]
+    answers = [sign_up(served.base) for _ in range(6)]
     assert [a.status for a in answers] == [201] * 6
 
 
 def test_a_redis_that_stops_answering_is_a_503_within_its_timeout(served, cognito, redis_proxy):
     redis_proxy.stall()
 
-    answer = sign_up(served)
+    answer = sign_up(served.base)
 
     assert (answer.status, answer.body["code"]) == (503, "temporarily_unavailable")
     assert answer.seconds < STORAGE_TIMEOUT_SECONDS * 2 + SLACK_SECONDS
     assert cognito.calls("SignUp") == []
     redis_proxy.restore()
-    wait_until(lambda: sign_up(served).status == 201, timeout=10)
+    wait_until(lambda: sign_up(served.base).status == 201, timeout=10)
 
 
 def test_probes_report_the_storage_and_liveness_stays_up(served, cognito, redis):

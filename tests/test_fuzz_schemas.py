@@ -18,9 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app import create_app, errors
+from app import errors
 from app.api.body import BodyParser, field_messages
-from app.extensions import db
 from app.schemas import (
     ConfirmRequest,
     ConfirmRequestSchema,
@@ -30,7 +29,7 @@ from app.schemas import (
     SignupRequest,
 )
 from tests import databases
-from tests.conftest import GENEROUS_LIMITS, in_ci
+from tests.conftest import GENEROUS_LIMITS, app_talking_to, in_ci
 from tests.hostile import FIELD_VALUES, body_with_changes, unprintable_sent
 
 FAST = settings(max_examples=300, deadline=None, database=None, derandomize=in_ci())
@@ -202,22 +201,14 @@ def as_form(body: dict[str, Any]) -> bytes | None:
 @pytest.fixture(scope="module")
 def fuzzed_app(cognito_server, sqlite_template, tmp_path_factory):
     url = databases.copy_sqlite(sqlite_template, tmp_path_factory.mktemp("fuzz") / "signups.db")
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in cognito_server.settings().items():
-            env.setenv(name, value)
-        app = create_app(
-            {
-                "DATABASE_URL": url,
-                "COGNITO_TIMEOUT_SECONDS": "2",
-                "SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES": "custom:plan",
-                "SIGNUP_CLIENT_METADATA_KEYS": "source",
-                "LOG_LEVEL": "WARNING",
-                **GENEROUS_LIMITS,
-            }
-        )
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    settings = {
+        "SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES": "custom:plan",
+        "SIGNUP_CLIENT_METADATA_KEYS": "source",
+        "LOG_LEVEL": "WARNING",
+        **GENEROUS_LIMITS,
+    }
+    with app_talking_to(cognito_server, DATABASE_URL=url, **settings) as app:
+        yield app
 
 
 @THROUGH_THE_APP

@@ -12,11 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from app import create_app
 from app.api.body import MAX_DEPTH, MAX_MEMBERS
-from app.extensions import db
 from tests import databases
-from tests.conftest import GENEROUS_LIMITS, signup_body
+from tests.conftest import GENEROUS_LIMITS, app_talking_to, signup_body
 from tests.hostile import FIELD_VALUES, FORBIDDEN, body_with
 
 ERROR_SHAPE = {"status", "code", "message", "fields"}
@@ -40,15 +38,9 @@ def settings(settings: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def module_app(cognito_server, sqlite_template, tmp_path_factory):
     """One app for the hundreds of requests here: the double is emptied per test by ``cognito``."""
-    folder = tmp_path_factory.mktemp("hostile")
-    url = databases.copy_sqlite(sqlite_template, folder / "signups.db")
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in cognito_server.settings().items():
-            env.setenv(name, value)  # boto3 reads its endpoint from the environment
-        app = create_app({"DATABASE_URL": url, "COGNITO_TIMEOUT_SECONDS": "2", **HOSTILE_SETTINGS})
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    url = databases.copy_sqlite(sqlite_template, tmp_path_factory.mktemp("hostile") / "signups.db")
+    with app_talking_to(cognito_server, DATABASE_URL=url, **HOSTILE_SETTINGS) as app:
+        yield app
 
 
 @pytest.fixture
