@@ -41,11 +41,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psycopg
 from sqlalchemy.engine import make_url
 
 from tests import databases
 from tests.cognito_double import CognitoDouble
-from tests.faults import RedisServer, TcpProxy
+from tests.faults import MissingDependency, RedisServer, TcpProxy
 from tests.servers import Gunicorn, clean_environment
 
 # Seeded by --seed: the same traffic again for a failure worth chasing.
@@ -417,14 +418,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 120)))
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-faults", dest="faults", action="store_false")
-    parser.add_argument("--seed", type=int, help="Replay the same traffic.")
+    parser.add_argument("--seed", type=int, help="Seed the choices of traffic.")
     args = parser.parse_args()
     RNG.seed(args.seed)
     folder = ROOT / "bench" / "results" / "soak"
     folder.mkdir(parents=True, exist_ok=True)
-    with databases.fresh_postgres_database() as url, stand(url, folder) as running:
-        found = run(running, args.seconds, args.concurrency, args.faults)
-        users = len(running.cognito.users())
+    try:
+        psycopg.connect(databases.POSTGRES_ADMIN, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        raise SystemExit(f"The soak needs PostgreSQL at 127.0.0.1:5432: {error}") from None
+    try:
+        with databases.fresh_postgres_database() as url, stand(url, folder) as running:
+            found = run(running, args.seconds, args.concurrency, args.faults)
+            users = len(running.cognito.users())
+    except MissingDependency as error:
+        raise SystemExit(str(error)) from None
     if found:
         print(f"\nSOAK FAILED: {len(found)} problems", *found[:50], sep="\n")
         raise SystemExit(1)
