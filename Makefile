@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format setup clean bench
+.PHONY: run test lint format setup clean bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: lint
 # The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README.
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# Mixed traffic through gunicorn while Cognito, Redis and PostgreSQL fail in turn, then
+# reconciliation; fails unless the records match Cognito. SOAK_SECONDS (default 120) sets how long.
+soak: $(VENV)/.dev
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

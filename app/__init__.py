@@ -39,6 +39,7 @@ def configure_logging(settings: Settings) -> None:
 
 def configure_flask(app: Flask, settings: Settings) -> None:
     from app.openapi import config as openapi_config
+    from app.repository import engine_options
 
     app.config.update(
         TRUSTED_PROXY_COUNT=settings.trusted_proxy_count,
@@ -46,12 +47,9 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
         SIGNUP_CORS_ORIGINS=settings.cors_origins,
         SQLALCHEMY_DATABASE_URI=settings.records.database_url.reveal(),
-        # A pooled connection can outlive a PostgreSQL restart: test it before use.
-        SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_pre_ping": True,
-            "pool_size": settings.records.pool_size,
-            "max_overflow": settings.records.pool_size,
-        },
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(
+            settings.records.database_url.reveal(), settings.records.pool_size
+        ),
         SIGNUP_RECORD_RETENTION=settings.records.retention,
         **openapi_config(),
     )
@@ -106,6 +104,12 @@ def register_services(app: Flask, settings: Settings) -> None:
     records = settings.records
     # Without a key of its own, hashes are keyed by the client secret: never stored, never sent.
     master_key = (records.hmac_key or settings.cognito.client_secret).reveal()
+    # Also for `flask signups reconcile`, which matches Cognito's users to records by this hash.
+    keeper = app.extensions["record_keeper"] = RecordKeeper(
+        app.extensions["signup_records"],
+        identity_key=derive_key(master_key, "identity"),
+        ip_retention=records.ip_retention,
+    )
     app.extensions["signup"] = SignupService(
         gateway,
         SignupPolicy(
@@ -115,11 +119,7 @@ def register_services(app: Flask, settings: Settings) -> None:
         ),
         budgets=Budgets.from_settings(settings.abuse),
         captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
-        records=RecordKeeper(
-            app.extensions["signup_records"],
-            identity_key=derive_key(master_key, "identity"),
-            ip_retention=records.ip_retention,
-        ),
+        records=keeper,
     )
     app.extensions["idempotency"] = IdempotencyService(
         app.extensions["idempotency_keys"],
@@ -130,8 +130,9 @@ def register_services(app: Flask, settings: Settings) -> None:
 
 
 def register_readiness_checks(app: Flask, settings: Settings) -> None:
-    """What /readyz checks; the database and the rate-limit storage add theirs the same way."""
+    """What /readyz checks: Cognito, the rate-limit storage and the service's database."""
     from app import readiness
+    from app.extensions import db
 
     gateway = app.extensions.get("cognito")
     if gateway is None:
@@ -145,6 +146,8 @@ def register_readiness_checks(app: Flask, settings: Settings) -> None:
     limiter = app.extensions.get("rate_limiter")
     if limiter is not None:
         readiness.add_check(app, "rate_limit_storage", readiness.storage_check(limiter.storage))
+    with app.app_context():
+        readiness.add_check(app, "database", readiness.database_check(db.engine))
 
 
 def register_blueprints(app: Flask) -> None:

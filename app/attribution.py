@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.patterns import Pattern
+
 VARIANT_MAX = 64
 TAG_MAX = 100
 LANDING_PAGE_MAX = 512
@@ -51,7 +53,7 @@ ATTRIBUTION_FIELDS = tuple(Attribution.__dataclass_fields__)
 
 def landing_page_url(value: str) -> None:
     """A path on the site ("/spring?ref=x") or an absolute http(s) URL."""
-    if not _URL_CHARACTERS.match(value):
+    if not _URL_CHARACTERS.fullmatch(value):
         raise ValidationError("Send a path or an http(s) URL, percent-encoded.")
     parts = urlsplit(value)
     is_path = not parts.scheme and not parts.netloc and value.startswith("/")
@@ -70,7 +72,7 @@ def _tag(max_length: int, description: str) -> fields.String:
     return fields.String(
         validate=[
             validate.Length(min=1, max=max_length),
-            validate.Regexp(_SAFE_TAG, error=_TAG_MESSAGE),
+            Pattern(_SAFE_TAG, error=_TAG_MESSAGE),
         ],
         metadata={"description": description},
     )

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -27,6 +28,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
+    NoCredentialsError,
     ReadTimeoutError,
 )
 
@@ -38,6 +40,36 @@ logger = logging.getLogger(__name__)
 
 class PoolUnavailable(RuntimeError):
     """The user pool's public endpoint answered with an error: wrong pool, region or outage."""
+
+
+class DirectoryUnavailable(RuntimeError):
+    """ListUsers failed: no credentials, no permission, or Cognito unreachable."""
+
+
+@dataclass(frozen=True)
+class PoolUser:
+    """A user as ListUsers shows it: what reconciliation matches signup records against."""
+
+    username: str
+    sub: str
+    email: str | None
+    phone_number: str | None
+    created_at: datetime
+    modified_at: datetime
+    confirmed: bool
+
+    @classmethod
+    def from_cognito(cls, user: Mapping[str, Any]) -> PoolUser:
+        attributes = {item["Name"]: item.get("Value") for item in user.get("Attributes", [])}
+        return cls(
+            username=user["Username"],
+            sub=attributes.get("sub") or "",
+            email=attributes.get("email"),
+            phone_number=attributes.get("phone_number"),
+            created_at=user["UserCreateDate"].astimezone(UTC),
+            modified_at=user["UserLastModifiedDate"].astimezone(UTC),
+            confirmed=user.get("UserStatus") == "CONFIRMED",
+        )
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
@@ -343,6 +375,30 @@ class CognitoGateway:
             "client_id": self._client_id,
             "region": self._client.meta.region_name,
         }
+
+    def list_users(self) -> Iterator[PoolUser]:
+        """Every user of the pool, 60 per call, for reconciliation.
+
+        Unlike the sign-up calls, ListUsers is an admin call: it is signed with IAM credentials
+        (boto3's usual chain) that allow cognito-idp:ListUsers on the pool.
+        """
+        pages = self._client.get_paginator("list_users").paginate(
+            UserPoolId=self._user_pool_id,
+            AttributesToGet=["sub", "email", "phone_number"],
+            PaginationConfig={"PageSize": 60},
+        )
+        try:
+            for page in pages:
+                yield from (PoolUser.from_cognito(user) for user in page.get("Users", []))
+        except NoCredentialsError:
+            raise DirectoryUnavailable(
+                "ListUsers needs AWS credentials allowing cognito-idp:ListUsers on the pool"
+            ) from None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "an unknown error")
+            raise DirectoryUnavailable(f"Cognito refused ListUsers with {code}") from None
+        except BotoCoreError as error:
+            raise DirectoryUnavailable(f"ListUsers failed: {type(error).__name__}") from None
 
     def check_reachable(self, timeout: float) -> None:
         """Raise unless the user pool's public JWKS document can be fetched.

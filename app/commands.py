@@ -1,21 +1,26 @@
-"""``flask --app wsgi signups ...``: the conversion report and the retention purge."""
+"""``flask --app wsgi signups ...``: the conversion report, the retention purge, reconciliation."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app import errors
+from app.cognito import CognitoGateway, DirectoryUnavailable
 from app.config import parse_duration
 from app.models import utcnow
 from app.repository import REPORT_DIMENSIONS, IdempotencyKeys, ReportRow, SignupRecords
+from app.services.reconcile import Reconciler
+from app.services.records import RecordKeeper
 
-signups = AppGroup("signups", help="Signup records: conversion reports and retention.")
+signups = AppGroup(
+    "signups", help="Signup records: conversion reports, retention and reconciliation."
+)
 
 
 class Timestamp(click.ParamType):
@@ -38,9 +43,14 @@ class Timestamp(click.ParamType):
 class Duration(click.ParamType):
     name = "duration"
 
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
         if isinstance(value, timedelta):
             return value
+        if self.allow_zero and value.strip() in ("0", "0s"):
+            return timedelta(0)
         try:
             return parse_duration(value)
         except ValueError as error:
@@ -129,3 +139,55 @@ def purge(older_than: timedelta | None) -> None:
         f"Deleted {records} signup records created before {cutoff.isoformat(timespec='seconds')} "
         f"and {expired} expired idempotency keys."
     )
+
+
+@signups.command("reconcile")
+@click.option(
+    "--from-log",
+    "log",
+    type=click.File("r", encoding="utf-8"),
+    help="Apply the repair lines the service logged (a file, or - for standard input) instead "
+    "of asking Cognito. Needs no AWS credentials, but only repairs failed database writes.",
+)
+@click.option(
+    "--older-than",
+    type=Duration(allow_zero=True),
+    default="2m",
+    show_default=True,
+    help="Leave attempts younger than this alone: their request may still be in flight.",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be repaired; change nothing.")
+def reconcile(log: TextIO | None, older_than: timedelta, dry_run: bool) -> None:
+    """Repair signup records that do not say what Cognito did.
+
+    By default asks Cognito: lists the pool's users (ListUsers, which needs AWS credentials
+    allowing cognito-idp:ListUsers) and matches them to records left pending, or failed after an
+    error that may have followed the user's creation (a timeout, say). A user found is recorded
+    as created (or confirmed); a pending attempt that created no user is marked failed.
+    Safe to run again, and while the service runs.
+    """
+    reconciler = Reconciler(_records())
+    gateway: CognitoGateway | None = current_app.extensions.get("cognito")
+    keeper: RecordKeeper | None = current_app.extensions.get("record_keeper")
+    try:
+        if log is not None:
+            outcome = reconciler.from_log(log, dry_run=dry_run)
+        elif gateway is None or keeper is None:
+            raise click.ClickException(
+                "Asking Cognito needs the COGNITO_* settings; or give --from-log."
+            )
+        else:
+            outcome = reconciler.from_directory(
+                gateway.list_users(),
+                keeper.identity_hash,
+                opened_before=utcnow() - older_than,
+                dry_run=dry_run,
+            )
+    except DirectoryUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    except errors.StorageUnavailable:
+        raise click.ClickException("The database cannot be read; see the log above.") from None
+    for repair in outcome.repairs:
+        click.echo(repair.describe())
+    verb = "Would repair" if dry_run else "Repaired"
+    click.echo(f"{verb} {len(outcome.repairs)} of {outcome.checked} records checked.")

@@ -102,10 +102,7 @@ class RecordSettings:
     retention: timedelta = timedelta(days=90)
     idempotency_ttl: timedelta = timedelta(hours=24)
     idempotency_wait_seconds: float = 5.0
-    # Connections per worker process, and as many again in bursts. Each sign-up holds one only
-    # for two single-statement writes, but with dozens of threads a pool of SQLAlchemy's default
-    # five makes requests queue for a connection (seen under load with py-spy).
-    pool_size: int = 10
+    pool_size: int = 10  # database connections per worker (see repository.engine_options)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RecordSettings:

@@ -53,6 +53,14 @@ class MalformedBody(APIError):
     description = "The request body could not be read."
 
 
+class TooManyFields(APIError):
+    """A body within the byte limit but with far more members than any sign-up has."""
+
+    code = 413
+    error_code = "request_entity_too_large"
+    description = "The request has too many fields."
+
+
 class UnsupportedContentType(APIError):
     code = 415
     error_code = "unsupported_media_type"

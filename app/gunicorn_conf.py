@@ -13,7 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from app import gunicorn_errors
 from app.config import storage_is_shared  # imports no prometheus_client, so it may come first
+
+# Requests gunicorn itself refuses (headers too large, malformed) get the one JSON error shape.
+gunicorn_errors.install()
 
 # Every worker writes its metrics here and /metrics sums them. It must be set before any worker
 # imports prometheus_client, hence at config load, in the master. Kubernetes mounts an emptyDir.

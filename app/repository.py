@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +30,32 @@ REPORT_DIMENSIONS = ATTRIBUTION_FIELDS
 SIGNED_UP = ("created", "confirmed")
 # A database outage rarely clears within a second; five keeps retrying clients from piling on.
 STORAGE_RETRY_AFTER_SECONDS = 5
+# A PostgreSQL that accepts connections but never answers holds a sign-up this long at most:
+# psycopg's connect_timeout covers TCP and the PostgreSQL handshake together (libpq's minimum is 2).
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
+    """SQLAlchemy engine options for the service's database.
+
+    A pooled connection is tested before use (it can outlive a PostgreSQL restart); a new one
+    gives up after CONNECT_TIMEOUT_SECONDS; and TCP keepalives notice a server that vanished
+    (host down, network partition) within about ten seconds instead of the kernel's two hours.
+    """
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if make_url(database_url).get_backend_name() == "postgresql":
+        # ``pool_size`` per worker and as many again in bursts: each sign-up holds a connection
+        # only for two single-statement writes, but with dozens of threads SQLAlchemy's default
+        # of five makes requests queue for one (seen under load with py-spy).
+        options.update(pool_size=pool_size, max_overflow=pool_size)
+        options["connect_args"] = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        }
+    return options
 
 
 class _Store:
@@ -76,6 +104,17 @@ class Settlement:
             f"{name}={value.isoformat() if isinstance(value, datetime) else value}"
             for name, value in asdict(self).items()
         )
+
+
+@dataclass(frozen=True)
+class UnsettledRecord:
+    """A record reconciliation looks at: when, for whom (keyed hash), and what it says now."""
+
+    record_id: int
+    created_at: datetime
+    identity_hash: str
+    outcome: str
+    error_code: str | None
 
 
 @dataclass(frozen=True)
@@ -147,6 +186,70 @@ class SignupRecords(_Store):
                     **{name: getattr(record, name) for name in ATTRIBUTION_FIELDS}
                 ),
             )
+
+    def unsettled(
+        self, created_before: datetime, ambiguous_errors: frozenset[str]
+    ) -> list[UnsettledRecord]:
+        """Attempts whose record may not say what Cognito did: still pending, or failed with an
+        error after which the user may exist anyway; oldest first."""
+        maybe = or_(
+            SignupRecord.outcome == "pending",
+            and_(SignupRecord.outcome == "failed", SignupRecord.error_code.in_(ambiguous_errors)),
+        )
+        with self._transaction("lookup of unsettled signup records") as session:
+            rows = session.execute(
+                select(
+                    SignupRecord.id,
+                    SignupRecord.created_at,
+                    SignupRecord.identity_hash,
+                    SignupRecord.outcome,
+                    SignupRecord.error_code,
+                )
+                .where(maybe, SignupRecord.created_at < created_before)
+                .order_by(SignupRecord.created_at, SignupRecord.id)
+            )
+            return [UnsettledRecord(*row) for row in rows]
+
+    def recorded_subs(self, subs: set[str]) -> set[str]:
+        """Which of these Cognito users already have a record that created them."""
+        if not subs:
+            return set()
+        with self._transaction("lookup of recorded users") as session:
+            return set(
+                session.scalars(
+                    select(SignupRecord.user_sub).where(SignupRecord.user_sub.in_(subs))
+                )
+            )
+
+    def any_with_outcome(self, outcome: str) -> bool:
+        with self._transaction("lookup of signup records") as session:
+            found = session.scalar(select(SignupRecord.id).where(SignupRecord.outcome == outcome))
+            return found is not None
+
+    def with_subs(self, subs: set[str], outcome: str) -> dict[str, int]:
+        """The record of each of these Cognito users that has ``outcome``: sub to record id."""
+        if not subs:
+            return {}
+        with self._transaction("lookup of recorded users") as session:
+            rows = session.execute(
+                select(SignupRecord.user_sub, SignupRecord.id).where(
+                    SignupRecord.user_sub.in_(subs), SignupRecord.outcome == outcome
+                )
+            )
+            return {sub: record_id for sub, record_id in rows}
+
+    def repair(self, record_id: int, expected_outcomes: tuple[str, ...], **values: object) -> bool:
+        """Set ``values`` if the record is still in one of ``expected_outcomes``; whether it was.
+
+        Conditional, so a repair never overwrites what a live request settled meanwhile.
+        """
+        with self._transaction("repair of a signup record") as session:
+            result = session.execute(
+                update(SignupRecord)
+                .where(SignupRecord.id == record_id, SignupRecord.outcome.in_(expected_outcomes))
+                .values(**values)
+            )
+            return result.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:
         with self._transaction("purge of signup records") as session:

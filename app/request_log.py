@@ -32,7 +32,7 @@ access_logger = logging.getLogger("signup.access")
 
 def request_id_from(header: str | None) -> str:
     """The caller's id when it is safe to log and echo, a fresh one otherwise."""
-    if header and _SAFE_REQUEST_ID.match(header):
+    if header and _SAFE_REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from marshmallow import (
@@ -22,6 +23,7 @@ from marshmallow import (
 )
 
 from app.attribution import Attribution, AttributionFields
+from app.patterns import Pattern
 
 ATTRIBUTE_VALUE_MAX = 2048
 ATTRIBUTE_NAME_MAX = 32
@@ -57,23 +59,44 @@ STANDARD_ATTRIBUTES = (
 )
 
 
-def _categories_only(allowed: str, message: str):
-    """A validator accepting characters whose Unicode category starts with one of ``allowed``."""
+def _categories_only(allowed: str, message: str, *, also: frozenset[str] = frozenset()):
+    """A validator accepting characters whose Unicode category starts with one of ``allowed``,
+    or is one of ``also``."""
 
     def check(value: str) -> None:
-        if any(unicodedata.category(char)[0] not in allowed for char in value):
-            raise ValidationError(message)
+        for char in value:
+            category = unicodedata.category(char)
+            if category[0] not in allowed and category not in also:
+                raise ValidationError(message)
 
     return check
 
 
 # Cognito's Username pattern is [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no spaces, no control characters.
 username_characters = _categories_only("LMSNP", "Use letters, numbers and symbols, no spaces.")
-# Password is [\S]+; control characters are refused too, since no keyboard types them.
-password_characters = _categories_only("LMSNP", "Must not contain spaces or control characters.")
-# Free text (names, locale) may contain spaces but never control characters.
-printable = _categories_only("LMSNPZ", "Must not contain control characters.")
+# Password is [\S]+; control characters are refused too, since no keyboard types them. The same
+# goes for every token-like field (codes, fingerprints, captcha tokens): no spaces, no controls.
+visible = _categories_only("LMSNP", "Must not contain spaces or control characters.")
+password_characters = visible
+# Free text (names, locale) may contain spaces but never control characters or line breaks
+# (U+2028 and U+2029 are separators, not spaces: they would break a name across lines).
+printable = _categories_only(
+    "LMSNP", "Must not contain control characters or line breaks.", also=frozenset({"Zs"})
+)
 no_spaces = re.compile(r"^\S+$")
+
+
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def real_date(value: str) -> None:
+    """A YYYY-MM-DD that is a day in the calendar (not 1990-02-30); ISO_DATE checks the form."""
+    if not ISO_DATE.fullmatch(value):
+        return
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("Use a real date.") from None
 
 
 def text(max_length: int, **kwargs: Any) -> fields.String:
@@ -136,7 +159,11 @@ class _RequestSchema(Schema):
         unknown = RAISE  # a misspelt field is an error a front-end developer wants to see
 
     encoded_data = fields.String(
-        validate=[validate.Length(min=1, max=CONTEXT_DATA_MAX), validate.Regexp(no_spaces)],
+        validate=[
+            validate.Length(min=1, max=CONTEXT_DATA_MAX),
+            Pattern(no_spaces, error="Must not contain spaces."),
+            visible,
+        ],
         load_only=True,
         metadata={
             "description": "The opaque string from Cognito's advanced-security script "
@@ -175,7 +202,8 @@ def captcha_token_field(data_key: str) -> fields.String:
         data_key=data_key,
         validate=[
             validate.Length(max=CAPTCHA_TOKEN_MAX),
-            validate.Regexp(r"^\S*$", error="Must not contain spaces."),
+            Pattern(r"^\S*$", error="Must not contain spaces."),
+            visible,
         ],
         metadata={
             "description": "The captcha widget's token, when SIGNUP_CAPTCHA_PROVIDER is set. "
@@ -207,6 +235,11 @@ def captcha_from(data: dict[str, Any]) -> tuple[str | None, str]:
 NO_SPACES_PATTERN = {"pattern": no_spaces.pattern}
 USERNAME_RULE = "1-128 letters, numbers, marks, symbols or punctuation: no spaces."
 
+EMAIL_AS_USERNAME_RULE = (
+    "Without a username, the email address is the username: use at most 128 characters, "
+    "or send a username."
+)
+
 username_field = fields.String(
     validate=[validate.Length(min=1, max=128), username_characters],
     metadata={"description": f"Defaults to email. {USERNAME_RULE}", **NO_SPACES_PATTERN},
@@ -225,10 +258,11 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             **NO_SPACES_PATTERN,
         },
     )
-    email = fields.Email(validate=validate.Length(max=254))
+    # marshmallow's Email and Url let bidi overrides, zero-width and control characters through.
+    email = fields.Email(validate=[validate.Length(max=254), visible])
     phone_number = fields.String(
-        validate=validate.Regexp(
-            r"^\+[1-9]\d{1,14}$", error="Use the international format, e.g. +14155550100."
+        validate=Pattern(
+            r"^\+[1-9][0-9]{1,14}$", error="Use the international format, e.g. +14155550100."
         ),
         metadata={"description": "E.164, e.g. +14155550100."},
     )
@@ -241,14 +275,12 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         validate=[validate.Length(min=1, max=128), username_characters]
     )
     gender = text(ATTRIBUTE_VALUE_MAX)
-    birthdate = fields.String(
-        validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$", error="Use YYYY-MM-DD.")
-    )
+    birthdate = fields.String(validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date])
     locale = text(64)
     zoneinfo = text(64)
-    website = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
-    picture = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
-    profile = fields.Url(validate=validate.Length(max=ATTRIBUTE_VALUE_MAX))
+    website = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
+    picture = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
+    profile = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
     attributes = string_map(
         ATTRIBUTE_NAME_MAX,
         ATTRIBUTE_VALUE_MAX,
@@ -277,6 +309,13 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
     def identity_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
         if not original.get("username") and not original.get("email"):
             raise ValidationError("Give a username or an email address.", "username")
+        if "username" not in original and "email" in data:
+            # The address becomes Cognito's Username, whose limit (128) is below an address's.
+            try:
+                for rule in username_field.validators:
+                    rule(data["email"])
+            except ValidationError:
+                raise ValidationError(EMAIL_AS_USERNAME_RULE, "email") from None
 
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> SignupRequest:
@@ -308,7 +347,8 @@ class ConfirmRequestSchema(_RequestSchema):
         required=True,
         validate=[
             validate.Length(min=1, max=2048),
-            validate.Regexp(no_spaces, error="Must not contain spaces."),
+            Pattern(no_spaces, error="Must not contain spaces."),
+            visible,
         ],
         metadata={"description": "The code Cognito sent by email or SMS."},
     )

@@ -4,6 +4,8 @@ moto accepts any SecretHash and has no ResendConfirmationCode, so it cannot prov
 This double speaks the AWS JSON 1.1 protocol for SignUp, ConfirmSignUp and ResendConfirmationCode,
 refuses a wrong or missing SecretHash, and records every field limit of /work/shared/COGNITO.md a
 call breaks in ``violations``: botocore checks none of them, so a test can assert that list empty.
+It also answers ListUsers, the admin call reconciliation makes: only signed (the signature itself
+is not checked).
 """
 
 from __future__ import annotations
@@ -78,12 +80,20 @@ class Received:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class UserState:
+    sub: str
+    confirmed: bool
+
+
 @dataclass
 class _User:
     sub: str
     attributes: dict[str, str]
     code: str
     confirmed: bool = False
+    created: float = field(default_factory=time.time)
+    modified: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -223,11 +233,16 @@ _MEMBERS = {
         "ClientMetadata",
     },
 }
+_MEMBERS["ListUsers"] = {"UserPoolId", "AttributesToGet", "Limit", "PaginationToken", "Filter"}
 _REQUIRED = {
     "SignUp": ("ClientId", "Username", "Password"),
     "ConfirmSignUp": ("ClientId", "Username", "ConfirmationCode"),
     "ResendConfirmationCode": ("ClientId", "Username"),
+    "ListUsers": ("UserPoolId",),
 }
+# Calls that need IAM credentials: signed with SigV4, never with a client id and SECRET_HASH.
+ADMIN_OPERATIONS = frozenset({"ListUsers"})
+LIST_USERS_MAX = 60
 
 
 def _breaches(operation: str, params: dict[str, Any]) -> list[_Breach]:
@@ -237,6 +252,12 @@ def _breaches(operation: str, params: dict[str, Any]) -> list[_Breach]:
         limits.add(name, name, f"Member is not a parameter of {operation}")
     present = {name for name in _REQUIRED[operation] if limits.required(params, name)}
 
+    if "UserPoolId" in present:
+        limits.string(params["UserPoolId"], "UserPoolId", "userPoolId", low=1, high=55)
+    if "Limit" in params and (
+        not isinstance(params["Limit"], int) or not 0 <= params["Limit"] <= LIST_USERS_MAX
+    ):
+        limits.add("Limit", "limit", f"Member must be between 0 and {LIST_USERS_MAX}")
     if "ClientId" in present:
         limits.string(
             params["ClientId"], "ClientId", "clientId", low=1, high=128, pattern=_CLIENT_ID
@@ -413,6 +434,7 @@ class CognitoDouble:
             "SignUp": self._sign_up,
             "ConfirmSignUp": self._confirm_sign_up,
             "ResendConfirmationCode": self._resend_confirmation_code,
+            "ListUsers": self._list_users,
         }
 
     # Lifecycle
@@ -469,6 +491,14 @@ class CognitoDouble:
         """The UserSub the double gave ``username``; KeyError when no such user signed up."""
         with self._lock:
             return self._users[username].sub
+
+    def users(self) -> dict[str, UserState]:
+        """Every user the double holds, by username."""
+        with self._lock:
+            return {
+                username: UserState(user.sub, user.confirmed)
+                for username, user in self._users.items()
+            }
 
     def fail_next(
         self,
@@ -577,7 +607,10 @@ class CognitoDouble:
                     "InvalidParameterException", f"{count} validation {noun} detected: {details}"
                 )
             try:
-                self._authenticate(params)
+                if operation in ADMIN_OPERATIONS:
+                    self._authorise(params, request.headers.get("Authorization", ""))
+                else:
+                    self._authenticate(params)
                 body = handler(params)
             except _CognitoError as failure:
                 return _error(failure.code, failure.message, failure.status)
@@ -601,6 +634,47 @@ class CognitoDouble:
             raise _CognitoError(
                 "NotAuthorizedException", f"Unable to verify secret hash for client {client_id}"
             )
+
+    def _authorise(self, params: dict[str, Any], authorization: str) -> None:
+        """Admin calls are signed with IAM credentials; the signature itself is not checked."""
+        if not authorization.startswith("AWS4-HMAC-SHA256 "):
+            raise _CognitoError(
+                "MissingAuthenticationTokenException", "Missing Authentication Token", 403
+            )
+        if params["UserPoolId"] != self.user_pool_id:
+            raise _CognitoError(
+                "ResourceNotFoundException", f"User pool {params['UserPoolId']} does not exist."
+            )
+
+    def _list_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListUsers without Filter: every user, in pages of Limit (60 at most)."""
+        if "Filter" in params:
+            raise _CognitoError("InvalidParameterException", "Filter is not supported here.")
+        start = int(params.get("PaginationToken") or 0)
+        limit = params.get("Limit") or LIST_USERS_MAX
+        wanted = params.get("AttributesToGet")
+        page = list(self._users.items())[start : start + limit]
+        users = []
+        for username, user in page:
+            attributes = {"sub": user.sub, **user.attributes}
+            users.append(
+                {
+                    "Username": username,
+                    "Attributes": [
+                        {"Name": name, "Value": value}
+                        for name, value in attributes.items()
+                        if wanted is None or name in wanted
+                    ],
+                    "UserCreateDate": user.created,
+                    "UserLastModifiedDate": user.modified,
+                    "Enabled": True,
+                    "UserStatus": "CONFIRMED" if user.confirmed else "UNCONFIRMED",
+                }
+            )
+        answer: dict[str, Any] = {"Users": users}
+        if start + limit < len(self._users):
+            answer["PaginationToken"] = str(start + limit)
+        return answer
 
     def _sign_up(self, params: dict[str, Any]) -> dict[str, Any]:
         problem = _password_problem(params["Password"])
@@ -637,6 +711,7 @@ class CognitoDouble:
                 "CodeMismatchException", "Invalid verification code provided, please try again."
             )
         user.confirmed = True
+        user.modified = time.time()
         return {}
 
     def _resend_confirmation_code(self, params: dict[str, Any]) -> dict[str, Any]:

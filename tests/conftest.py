@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,24 @@ def settings(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     return {"COGNITO_TIMEOUT_SECONDS": "2", "DATABASE_URL": database_url}
+
+
+@contextmanager
+def app_talking_to(double: CognitoDouble, **config: str) -> Iterator[Flask]:
+    """An app wired to ``double``, for module-scoped fixtures that cannot use ``settings``.
+
+    boto3 reads its endpoint from the environment when the client is made, hence the variables
+    set around create_app only. The app's database connections are closed afterwards.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in double.settings().items():
+            env.setenv(name, value)
+        app = create_app({"COGNITO_TIMEOUT_SECONDS": "2", **config})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_ready_when_the_user_pool_answers(client, cognito):
     assert response.status_code == 200
     assert response.json == {
         "status": "ready",
-        "checks": {"cognito": "ok", "rate_limit_storage": "ok"},
+        "checks": {"cognito": "ok", "database": "ok", "rate_limit_storage": "ok"},
     }
     assert len(cognito.calls(JWKS)) == 1
 
@@ -36,7 +36,7 @@ def test_not_ready_when_cognito_cannot_be_reached(settings, monkeypatch):
     assert response.status_code == 503
     assert response.json == {
         "status": "not_ready",
-        "checks": {"cognito": "failed", "rate_limit_storage": "ok"},
+        "checks": {"cognito": "failed", "database": "ok", "rate_limit_storage": "ok"},
     }
 
 
@@ -46,7 +46,11 @@ def test_not_ready_when_the_user_pool_does_not_exist(settings, cognito):
     response = app.test_client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json["checks"] == {"cognito": "failed", "rate_limit_storage": "ok"}
+    assert response.json["checks"] == {
+        "cognito": "failed",
+        "database": "ok",
+        "rate_limit_storage": "ok",
+    }
 
 
 def test_not_ready_when_no_user_pool_is_configured(monkeypatch):
@@ -56,7 +60,11 @@ def test_not_ready_when_no_user_pool_is_configured(monkeypatch):
     response = create_app().test_client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json["checks"] == {"cognito": "failed", "rate_limit_storage": "ok"}
+    assert response.json["checks"] == {
+        "cognito": "failed",
+        "database": "ok",
+        "rate_limit_storage": "ok",
+    }
 
 
 def test_a_slow_cognito_makes_the_probe_answer_not_ready_in_time(client, cognito):
@@ -82,7 +90,10 @@ def test_the_cognito_check_can_be_turned_off(settings, cognito):
 
     response = app.test_client().get("/readyz")
 
-    assert response.json == {"status": "ready", "checks": {"rate_limit_storage": "ok"}}
+    assert response.json == {
+        "status": "ready",
+        "checks": {"database": "ok", "rate_limit_storage": "ok"},
+    }
     assert cognito.calls(JWKS) == []
 
 

@@ -44,7 +44,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         key = request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise errors.InvalidFields(
                 fields={HEADER: ["Use 1-255 printable ASCII characters without spaces."]}
             )
