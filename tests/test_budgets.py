@@ -191,3 +191,15 @@ def test_an_unreachable_rate_limit_storage_is_a_quick_503(settings, cognito):
     assert response.headers["Retry-After"] == "1"
     assert time.monotonic() - started < 3
     assert cognito.received == []
+
+
+def test_a_compatibility_variant_of_an_email_spends_the_same_budget(client, cognito):
+    # Fullwidth letters reach Cognito as sent, but Cognito and the records see one person.
+    variant = "\uff21\uff24\uff21@example.com"
+    client.post("/register", json=signup_body(), environ_base=ip(1))
+    for n in (2, 3):
+        client.post("/register/resend", json={"username": variant}, environ_base=ip(n))
+
+    refused = client.post("/register/resend", json={"username": variant}, environ_base=ip(4))
+
+    assert refused.status_code == 429

@@ -29,7 +29,10 @@ IPV6_PREFIX = 48
 
 
 def normalised_identity(username: str) -> str:
-    """The username as Cognito compares it by default: case-insensitively, NFKC-normalised."""
+    """The username as Cognito compares it by default: case-insensitively, NFKC-normalised.
+
+    Records hash it and the identity budgets count by it, so both see one person the same way.
+    """
     return unicodedata.normalize("NFKC", username).strip().casefold()
 
 

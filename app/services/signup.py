@@ -22,7 +22,7 @@ from app.cognito import CodeDelivery, CognitoGateway, UserContext
 from app.repository import PreviousSignup
 from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
-from app.services.records import RecordKeeper
+from app.services.records import RecordKeeper, normalised_identity
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SignupService:
     def confirm(self, confirmation: ConfirmRequest, ip_address: str | None) -> None:
         """Confirm with the code; the sign-up's attribution reaches the post-confirmation Lambda."""
         self._check_allowed({}, confirmation.client_metadata)
-        self._budgets.before_confirm(_normalised(confirmation.username))
+        self._budgets.before_confirm(normalised_identity(confirmation.username))
         previous = self._records.previous(confirmation.username)
         try:
             self._gateway.confirm_sign_up(
@@ -137,7 +137,7 @@ class SignupService:
         if resend.honeypot_filled:
             logger.info("Honeypot filled on /register/resend: answered as sent, Cognito not called")
             return pretended
-        self._budgets.before_code_sent([_normalised(resend.username)])
+        self._budgets.before_code_sent([normalised_identity(resend.username)])
         previous = self._records.previous(resend.username)
         try:
             delivery = self._gateway.resend_confirmation_code(
@@ -198,17 +198,12 @@ def _with_attribution(
     return {**client_metadata, **attribution}
 
 
-def _normalised(identity: str) -> str:
-    """Case does not make a different person: ``Ada@Example.com`` spends ``ada@example.com``'s."""
-    return identity.strip().casefold()
-
-
 def _identities(signup: SignupRequest) -> set[str]:
     """Everything a sign-up can send a code to or be re-sent under, for the identity budget."""
-    identities = {_normalised(signup.username)}
+    identities = {normalised_identity(signup.username)}
     for attribute in ("email", "phone_number"):
         if signup.attributes.get(attribute):
-            identities.add(_normalised(signup.attributes[attribute]))
+            identities.add(normalised_identity(signup.attributes[attribute]))
     return identities
 
 
