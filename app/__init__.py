@@ -71,10 +71,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 def register_records(app: Flask) -> None:
     """The repositories over the service's database, for the services and the CLI."""
     from app.extensions import db
-    from app.repository import IdempotencyKeys, SignupRecords
+    from app.repository import IdempotencyKeys, SignupRecords, watch_connections
 
     with app.app_context():
         engine = db.engine
+    watch_connections(engine)
     app.extensions["signup_records"] = SignupRecords(engine)
     app.extensions["idempotency_keys"] = IdempotencyKeys(engine)
 
