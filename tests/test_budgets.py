@@ -1,15 +1,20 @@
 """Budgets the service spends just before Cognito: per identity, fleet-wide, confirm attempts.
 
 Only requests that would reach Cognito spend them: validation failures, unknown fields and
-refusals by another budget do not. One process, memory:// storage; tests/test_shared_limits.py
-runs the same budgets across app instances on Redis.
+refusals by another budget do not. Every test runs on memory:// and on the machine's Redis, which
+spend budgets by different code (limits' API; one script call); tests/test_shared_limits.py runs
+them across app instances on Redis.
 """
 
+import threading
 import time
 
 import pytest
 
 from app import create_app
+from app.config import AbuseSettings
+from app.errors import RateLimitsUnavailable
+from app.services.budgets import Budgets
 from tests.conftest import signup_body
 from tests.servers import free_port
 
@@ -18,6 +23,18 @@ EMAIL = "ada@example.com"
 
 def ip(n):
     return {"REMOTE_ADDR": f"203.0.113.{n}"}
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def settings(request, settings):
+    """The conftest settings, with the budgets counted in memory:// or in Redis."""
+    if request.param == "memory":
+        return {**settings, "RATELIMIT_STORAGE_URI": "memory://"}
+    return {
+        **settings,
+        "RATELIMIT_STORAGE_URI": request.getfixturevalue("redis_url"),
+        "RATELIMIT_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
+    }
 
 
 def app_client(settings, **limits):
@@ -203,3 +220,36 @@ def test_a_compatibility_variant_of_an_email_spends_the_same_budget(client, cogn
     refused = client.post("/register/resend", json={"username": variant}, environ_base=ip(4))
 
     assert refused.status_code == 429
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("settings", ["redis"], indirect=True)  # memory:// lacks the guarantee
+def test_on_redis_requests_refused_by_the_fleet_cap_spend_no_identity_budget(settings, cognito):
+    # Spent one window at a time, a request could pass every test, spend its identity's window
+    # and then lose the fleet's to a concurrent one: refused, yet its identity budget spent.
+    client = app_client(settings, per_identity="1/hour", **{"global": "4/2second"})
+    emails = [f"u{n}@example.com" for n in range(12)]
+    answers = {}
+
+    def sign_up(email):
+        answers[email] = client.post("/register", json=signup_body(email=email)).status_code
+
+    threads = [threading.Thread(target=sign_up, args=(email,)) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refused = [email for email in emails if answers[email] == 503]
+    time.sleep(2.1)  # the fleet's window has room again; the identities' never went away
+
+    assert len(refused) == 8
+    assert [
+        client.post("/register", json=signup_body(email=email)).status_code for email in refused[:4]
+    ] == [201] * 4
+
+
+def test_an_unreachable_storage_while_spending_is_a_503_not_a_crash():
+    budgets = Budgets.from_settings(AbuseSettings(storage_uri=f"redis://127.0.0.1:{free_port()}/0"))
+
+    with pytest.raises(RateLimitsUnavailable):
+        budgets.before_code_sent(["ada@example.com"])

@@ -5,6 +5,10 @@ service itself, since only it knows that a request got as far as Cognito (valid,
 captcha passed): the per-identity budget against email/SMS bombing, the fleet-wide cap below
 Cognito's quota, and confirmation attempts per username. They live in the same storage as
 flask-limiter's counters (``RATELIMIT_STORAGE_URI``): with Redis, every worker and host shares them.
+
+A request spends all its budgets or none. On Redis that takes one script call, atomic and one
+round trip whatever the number of windows; on other storages, limits' API tests every window and
+then hits each. Both keep limits' moving windows in limits' format, under limits' keys.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
+from limits.storage import RedisClusterStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app import errors
@@ -63,10 +67,109 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class _Breach:
+class _Window:
+    """One window of one budget for one key: what limits calls an item and its identifiers."""
+
     budget: Budget
     item: RateLimitItem
+    identifiers: tuple[str, str, str]  # prefix, budget name, key
+
+    @property
+    def key(self) -> str:
+        return self.item.key_for(*self.identifiers)
+
+
+@dataclass(frozen=True)
+class _Breach:
+    window: _Window
     reset_at: float
+
+
+class _Windows(Protocol):
+    def spend(self, windows: Sequence[_Window]) -> list[_Breach]:
+        """Spend one unit of every window, or of none: then return the full ones."""
+
+
+class _TestThenHit:
+    """Any storage limits supports: every window tested, then each hit.
+
+    Two requests racing between the test and the hit can both pass the test; the hit is atomic
+    per window, so the loser is refused, having spent the windows hit before it.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def spend(self, windows: Sequence[_Window]) -> list[_Breach]:
+        full = [w for w in windows if not self._limiter.test(w.item, *w.identifiers)]
+        if full:
+            return [self._breach(window) for window in full]
+        for window in windows:
+            if not self._limiter.hit(window.item, *window.identifiers):
+                return [self._breach(window)]
+        return []
+
+    def _breach(self, window: _Window) -> _Breach:
+        reset_at, _ = self._limiter.get_window_stats(window.item, *window.identifiers)
+        return _Breach(window, reset_at)
+
+
+# KEYS: moving windows as limits keeps them, a list of timestamps, newest first, at most `limit`
+# long. ARGV: now, then each window's limit and length in seconds. Redis runs a script
+# atomically, so no other request comes between the tests and the hits.
+_SPEND_ALL_OR_NONE = """
+local now = tonumber(ARGV[1])
+local full = {}
+for i, key in ipairs(KEYS) do
+    local limit, seconds = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+    local oldest = redis.call('lindex', key, limit - 1)
+    if oldest and tonumber(oldest) >= now - seconds then
+        table.insert(full, i)
+        table.insert(full, oldest)
+    end
+end
+if #full > 0 then
+    return full
+end
+for i, key in ipairs(KEYS) do
+    redis.call('lpush', key, ARGV[1])
+    redis.call('ltrim', key, 0, tonumber(ARGV[2 * i]) - 1)
+    redis.call('expire', key, tonumber(ARGV[2 * i + 1]))
+end
+return full
+"""
+
+
+class _OneScript:
+    """Redis (or Sentinel): every window tested and hit in one script call, one round trip.
+
+    Not Redis Cluster, where one script cannot touch keys on several nodes.
+    """
+
+    def __init__(self, storage: RedisStorage) -> None:
+        self._storage = storage
+        self._script = storage.get_connection().register_script(_SPEND_ALL_OR_NONE)
+
+    def spend(self, windows: Sequence[_Window]) -> list[_Breach]:
+        now = time.time()
+        arguments: list[float] = [now]
+        for window in windows:
+            arguments += [window.item.amount, window.item.get_expiry()]
+        keys = [self._storage.prefixed_key(window.key) for window in windows]
+        try:
+            full = self._script(keys, arguments)
+        except self._storage.base_exceptions as error:
+            raise StorageError(error) from error
+        return [
+            _Breach(windows[int(i) - 1], float(oldest) + windows[int(i) - 1].item.get_expiry())
+            for i, oldest in zip(full[::2], full[1::2], strict=True)
+        ]
+
+
+def _windows_over(storage: Storage) -> _Windows:
+    if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
+        return _OneScript(storage)
+    return _TestThenHit(storage)
 
 
 class Budgets:
@@ -81,7 +184,7 @@ class Budgets:
         fleet: Budget,
         confirm: Budget,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._windows = _windows_over(storage)
         self._prefix = prefix
         self._identity = identity
         self._fleet = fleet
@@ -112,47 +215,36 @@ class Budgets:
         self._spend([(self._confirm, _pseudonym(username)), (self._fleet, "cognito")])
 
     def _spend(self, charges: list[tuple[Budget, str]]) -> None:
-        """All or nothing: test every window first, so a refused request spends no budget.
-
-        Two requests racing between the test and the hit can both pass the test; the hit is
-        atomic per window, so the loser is refused, having spent the windows hit before it.
-        """
+        """All or nothing: a refused request spends no budget."""
+        windows = [
+            _Window(budget, item, (self._prefix, budget.name, key))
+            for budget, key in charges
+            for item in budget.items
+        ]
         try:
-            breaches = [
-                self._breach(budget, item, key)
-                for budget, key in charges
-                for item in budget.items
-                if not self._limiter.test(item, self._prefix, budget.name, key)
-            ]
-            if breaches:
-                raise self._refusal(breaches)
-            for budget, key in charges:
-                for item in budget.items:
-                    if not self._limiter.hit(item, self._prefix, budget.name, key):
-                        raise self._refusal([self._breach(budget, item, key)])
+            breaches = self._windows.spend(windows)
         except StorageError as error:
             logger.error(
                 "Rate-limit storage failed (%s): refusing the request",
                 type(error.storage_error).__name__,
             )
             raise errors.RateLimitsUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
-
-    def _breach(self, budget: Budget, item: RateLimitItem, key: str) -> _Breach:
-        reset_at, _ = self._limiter.get_window_stats(item, self._prefix, budget.name, key)
-        return _Breach(budget, item, reset_at)
+        if breaches:
+            raise self._refusal(breaches)
 
     @staticmethod
     def _refusal(breaches: list[_Breach]) -> errors.APIError:
         # The request can go through once every breached window has room again.
         last = max(breaches, key=lambda breach: breach.reset_at)
+        budget, item = last.window.budget, last.window.item
         retry_after = max(1, math.ceil(last.reset_at - time.time()))
-        logger.warning("Rate limit %s (%s) refused a request", last.budget.name, last.item)
-        if last.budget.fleet_wide:
+        logger.warning("Rate limit %s (%s) refused a request", budget.name, item)
+        if budget.fleet_wide:
             return errors.SignupsBusy(retry_after=retry_after)
         return errors.RateLimited(
-            last.budget.reason,
-            limit_name=last.budget.name,
-            limit=last.item.amount,
+            budget.reason,
+            limit_name=budget.name,
+            limit=item.amount,
             reset_at=math.ceil(last.reset_at),
             retry_after=retry_after,
         )
