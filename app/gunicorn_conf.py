@@ -6,6 +6,11 @@ before forking, so every worker talks to the same user pool.
 Rate limits counted in memory:// live in one process: several workers would each have their own
 budget, multiplying every limit. So with memory:// there is one worker unless WEB_CONCURRENCY asks
 for more, and then the server refuses to start; shared storage (redis://) allows any number.
+
+Workers are gevent's: a sign-up spends most of its time waiting on Cognito, Redis and PostgreSQL,
+and each request in a greenlet of its own lets a worker wait on hundreds at once without threads
+fighting over the GIL. `make bench` measured it (README, "Performance"); GUNICORN_WORKER_CLASS=
+gthread with GUNICORN_THREADS is the alternative for comparison.
 """
 
 import os
@@ -13,8 +18,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from app import gunicorn_errors
-from app.config import storage_is_shared  # imports no prometheus_client, so it may come first
+WORKER_CLASS = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+if WORKER_CLASS == "gevent":
+    # Each gevent worker monkey-patches the standard library when it starts, after the fork. The
+    # embedded Cognito imports botocore and urllib3 here in the master, before that, and they keep
+    # the unpatched ssl.SSLContext: a worker then fails creating its boto3 client (RecursionError
+    # in ssl). Patching ssl first, here, gives master and workers one SSLContext. Only ssl:
+    # patched threads in the master would be copied into every worker by fork.
+    from gevent import monkey
+
+    monkey.patch_ssl()
+
+# After the patch: app.config imports flask, which imports ssl's users.
+from app import gunicorn_errors  # noqa: E402
+from app.config import storage_is_shared  # noqa: E402 - imports no prometheus_client either
 
 # Requests gunicorn itself refuses (headers too large, malformed) get the one JSON error shape.
 gunicorn_errors.install()
@@ -30,9 +47,10 @@ _STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2" if storage_is_shared(_STORAGE_URI) else "1"))
-# Each request mostly waits on Cognito: threads keep a worker busy while one waits.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# gunicorn's own gevent worker, but closing connections gracefully (see app/gunicorn_worker.py).
+worker_class = "app.gunicorn_worker.GeventWorker" if WORKER_CLASS == "gevent" else WORKER_CLASS
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))  # gthread
 timeout = 30
 graceful_timeout = 30
 keepalive = 5

@@ -59,8 +59,8 @@ def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if make_url(database_url).get_backend_name() == "postgresql":
         # ``pool_size`` per worker and as many again in bursts: each sign-up holds a connection
-        # only for two single-statement writes, but with dozens of threads SQLAlchemy's default
-        # of five makes requests queue for one (seen under load with py-spy).
+        # only for two single-statement writes, but with dozens of requests in flight,
+        # SQLAlchemy's default of five makes them queue for one (seen under load with py-spy).
         options.update(pool_size=pool_size, max_overflow=pool_size)
         options["connect_args"] = {
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,

@@ -99,6 +99,36 @@ def test_a_database_that_stops_answering_is_a_503_within_the_connect_timeout(
     wait_until(lambda: sign_up(served.base).status == 201, timeout=CONNECT_TIMEOUT_SECONDS * 3)
 
 
+def test_while_a_sign_up_waits_on_the_database_the_worker_answers_others(
+    served, cognito, proxy, database
+):
+    # One worker here (memory:// rate limits), serving requests in gevent's greenlets: a driver
+    # waiting for PostgreSQL without yielding to them would stall every request of the worker.
+    # A lock held elsewhere (a migration, a long report) makes the sign-up's insert wait.
+    assert sign_up(served.base).status == 201  # connected: the wait below is a query's
+    with databases.engine_for(database) as engine, engine.connect() as locker:
+        locker.exec_driver_sql("LOCK TABLE signup_records IN ACCESS EXCLUSIVE MODE")
+        waiting: list = []
+        stuck = threading.Thread(target=lambda: waiting.append(sign_up(served.base)))
+        stuck.start()
+        wait_until(lambda: lock_waiters(database) == 1)
+
+        health = call(f"{served.base}/healthz")
+        locker.rollback()  # releases the lock
+    stuck.join(timeout=30)
+
+    assert (health.status, health.seconds < 1) == (200, True)
+    assert waiting[0].status == 201
+
+
+def lock_waiters(database: str) -> int:
+    with databases.engine_for(database) as engine, engine.connect() as db:
+        return db.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        ).scalar_one()
+
+
 def test_readiness_reports_the_database_and_liveness_stays_up(served, cognito, proxy):
     proxy.cut()
 
