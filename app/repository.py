@@ -7,12 +7,12 @@ knowing the driver. Each method is one transaction of its own, committed before 
 
 from __future__ import annotations
 
+import _socket  # the C sockets under socket: never monkey-patched, so a peek never waits
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from select import POLLIN, poll
 from typing import Any
 
 from sqlalchemy import (
@@ -78,8 +78,8 @@ def watch_connections(engine: Engine) -> None:
     ``pool_pre_ping`` would do it with a ``SELECT 1`` round trip per checkout: two per sign-up,
     a fifth of the database's cost per request (bench/run.py). A connection idle in the pool has
     nothing to read unless the server closed it (restart, failover, terminated backend, a proxy
-    cutting it) or is about to, so a non-blocking poll of its socket finds it for free. A server
-    that disappears without closing anything is found by the TCP keepalives instead.
+    cutting it) or is about to, so peeking at its socket, without waiting, finds it for free. A
+    server that disappears without closing anything is found by the TCP keepalives instead.
     """
     if engine.dialect.name == "postgresql":
         event.listen(engine, "checkout", _discard_if_closed)
@@ -88,10 +88,17 @@ def watch_connections(engine: Engine) -> None:
 def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     if dbapi_connection.closed or dbapi_connection.broken:
         raise DisconnectionError
-    poller = poll()
-    poller.register(dbapi_connection.pgconn.socket, POLLIN)
-    if poller.poll(0):  # data, EOF or an error: the pool replaces it with a new connection
-        raise DisconnectionError
+    sock = _socket.socket(fileno=dbapi_connection.pgconn.socket)
+    try:
+        waiting = sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return  # nothing to read: the connection is as the pool left it
+    except OSError:
+        waiting = b""
+    finally:
+        sock.detach()  # the descriptor stays libpq's
+    # Data (the server's goodbye), EOF or an error: the pool opens a new connection instead.
+    raise DisconnectionError(f"pooled connection closed by the server ({len(waiting)} bytes)")
 
 
 class _Store:
