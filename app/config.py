@@ -102,7 +102,7 @@ class RecordSettings:
     retention: timedelta = timedelta(days=90)
     idempotency_ttl: timedelta = timedelta(hours=24)
     idempotency_wait_seconds: float = 5.0
-    pool_size: int = 10  # database connections per worker (see repository.engine_options)
+    pool_size: int = 20  # database connections per worker (see repository.engine_options)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RecordSettings:
@@ -118,7 +118,7 @@ class RecordSettings:
             idempotency_wait_seconds=_number(
                 env, "SIGNUP_IDEMPOTENCY_WAIT_SECONDS", 5.0, float, 0.0, 60
             ),
-            pool_size=_number(env, "DATABASE_POOL_SIZE", 10, int, 1, 200),
+            pool_size=_number(env, "DATABASE_POOL_SIZE", 20, int, 1, 200),
         )
 
 

@@ -7,13 +7,14 @@ failover, an administrator terminating backends). The next sign-up must not pay 
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests import databases
-from tests.conftest import signup_body
+from tests.conftest import GENEROUS_LIMITS, signup_body
 from tests.faults import wait_until
 
 pytestmark = pytest.mark.postgres
@@ -24,13 +25,14 @@ def database_url(postgres_database_url: str) -> str:
     return postgres_database_url
 
 
-def backends_of(url: str) -> list[int]:
+def backends_of(url: str, *, waiting_for_lock: bool = False) -> list[int]:
+    """The service's connections to the database at ``url`` (the test's own excluded)."""
     name = make_url(url).database
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    if waiting_for_lock:
+        query += " AND wait_event_type = 'Lock'"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        rows = db.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        ).fetchall()
+        rows = db.execute(query, (name,)).fetchall()
     return [pid for (pid,) in rows]
 
 
@@ -72,3 +74,65 @@ def test_a_record_settled_after_the_server_ended_the_connection_is_not_left_pend
 
     assert [answer.status_code for answer in answers] == [201]
     assert [row["outcome"] for row in databases.rows(database_url, "signup_records")] == ["created"]
+
+
+def test_a_burst_of_sign_ups_shares_the_pool_instead_of_opening_connections(
+    make_app, cognito, database_url
+):
+    client = make_app(DATABASE_POOL_SIZE="2", **GENEROUS_LIMITS).test_client()
+    answers = []
+
+    def sign_up(n):
+        answers.append(client.post("/register", json=signup_body(email=f"u{n}@example.com")))
+
+    burst = [threading.Thread(target=sign_up, args=(n,)) for n in range(12)]
+    with databases.engine_for(database_url) as engine, engine.connect() as locker:
+        # Held up by a lock, the burst piles up: every sign-up wants a connection at once.
+        locker.exec_driver_sql("LOCK TABLE signup_records IN ACCESS EXCLUSIVE MODE")
+        own = locker.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        for thread in burst:
+            thread.start()
+        wait_until(lambda: len(backends_of(database_url, waiting_for_lock=True)) >= 2)
+        time.sleep(0.5)  # time enough to open more connections, were the pool to allow it
+        connections = len(set(backends_of(database_url)) - {own})
+        locker.rollback()
+    for thread in burst:
+        thread.join(timeout=30)
+
+    assert connections == 2
+    assert [answer.status_code for answer in answers] == [201] * 12
+
+
+def test_a_sign_up_waits_for_a_pooled_connection_no_longer_than_a_connection_attempt(
+    make_app, cognito, database_url
+):
+    # The only connection is stuck behind a lock: the next sign-up gets a 503 in about 3 s,
+    # like one whose database does not answer, and never reaches Cognito.
+    client = make_app(DATABASE_POOL_SIZE="1", **GENEROUS_LIMITS).test_client()
+    with databases.engine_for(database_url) as engine, engine.connect() as locker:
+        locker.exec_driver_sql("LOCK TABLE signup_records IN ACCESS EXCLUSIVE MODE")
+        stuck = threading.Thread(
+            target=lambda: client.post("/register", json=signup_body(email="stuck@example.com"))
+        )
+        stuck.start()
+        wait_until(lambda: backends_of(database_url, waiting_for_lock=True))
+
+        answers = []
+
+        def timed_sign_up():
+            started = time.monotonic()
+            answers.append(
+                (client.post("/register", json=signup_body()), time.monotonic() - started)
+            )
+
+        waiting = threading.Thread(target=timed_sign_up)
+        waiting.start()
+        waiting.join(timeout=10)  # a request that does not give up must not hang the test
+        locker.rollback()
+    waiting.join(timeout=30)
+    stuck.join(timeout=30)
+    [(response, waited)] = answers
+
+    assert (response.status_code, response.json["code"]) == (503, "storage_unavailable")
+    assert 2.5 < waited < 6
+    assert [call.params["Username"] for call in cognito.calls("SignUp")] == ["stuck@example.com"]
