@@ -2,7 +2,7 @@
 
 SQLAlchemy stops here the way botocore stops at ``app.cognito``: every database failure leaves
 this module as ``errors.StorageUnavailable``, so services decide what a failure means without
-knowing the driver. Each method is one transaction of its own, committed before it returns.
+knowing the driver. Each method is one statement, committed before it returns.
 """
 
 from __future__ import annotations
@@ -55,8 +55,13 @@ def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
     A new connection gives up after CONNECT_TIMEOUT_SECONDS, and TCP keepalives notice a server
     that vanished (host down, network partition) within about ten seconds instead of the kernel's
     two hours. Pooled connections are checked by ``watch_connections``, not ``pool_pre_ping``.
+
+    Every statement commits as it runs: each method below is a single statement, which then needs
+    no BEGIN and COMMIT round trips. Set here, on the engine, rather than per connection: switching
+    a pooled connection to autocommit and back cost a tenth of the sign-up's CPU under load
+    (py-spy). Migrations ask for a transaction of their own (migrations/env.py).
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
     if make_url(database_url).get_backend_name() == "postgresql":
         # A fixed pool: a request waits for one of ``pool_size`` connections (each is held for one
         # statement) rather than open one more. Connections opened for a burst and closed after
@@ -104,21 +109,22 @@ def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
 
 
 class _Store:
+    """One statement per method, committed as it runs (see ``engine_options``)."""
+
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        # A single statement is a transaction of its own: in autocommit mode it needs no separate
-        # BEGIN and COMMIT round trips, which the sign-up path pays twice per request otherwise.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[Session]:
+    def _session(self, action: str) -> Iterator[Session]:
+        """An ORM session, for a statement that reads or writes mapped objects."""
         with _storage_errors(action), self._sessions.begin() as session:
             yield session
 
     @contextmanager
     def _statement(self, action: str) -> Iterator[Connection]:
-        """A connection for one statement, committed as it runs."""
-        with _storage_errors(action), self._autocommit.connect() as connection:
+        """A bare connection, for the sign-up path's statements: less work per call."""
+        with _storage_errors(action), self._engine.connect() as connection:
             yield connection
 
 
@@ -205,7 +211,7 @@ class SignupRecords(_Store):
             connection.execute(_SETTLE_RECORD, {"record_id": record_id, **vars(settlement)})
 
     def mark_confirmed(self, record_id: int, when: datetime) -> None:
-        with self._transaction("confirmation of a signup record") as session:
+        with self._session("confirmation of a signup record") as session:
             session.execute(
                 update(SignupRecord)
                 .where(SignupRecord.id == record_id, SignupRecord.outcome != "confirmed")
@@ -213,7 +219,7 @@ class SignupRecords(_Store):
             )
 
     def latest_signup(self, identity_hash: str) -> PreviousSignup | None:
-        with self._transaction("lookup of a signup record") as session:
+        with self._session("lookup of a signup record") as session:
             record = session.scalars(
                 select(SignupRecord)
                 .where(
@@ -242,7 +248,7 @@ class SignupRecords(_Store):
             SignupRecord.outcome == "pending",
             and_(SignupRecord.outcome == "failed", SignupRecord.error_code.in_(ambiguous_errors)),
         )
-        with self._transaction("lookup of unsettled signup records") as session:
+        with self._session("lookup of unsettled signup records") as session:
             rows = session.execute(
                 select(
                     SignupRecord.id,
@@ -260,7 +266,7 @@ class SignupRecords(_Store):
         """Which of these Cognito users already have a record that created them."""
         if not subs:
             return set()
-        with self._transaction("lookup of recorded users") as session:
+        with self._session("lookup of recorded users") as session:
             return set(
                 session.scalars(
                     select(SignupRecord.user_sub).where(SignupRecord.user_sub.in_(subs))
@@ -268,7 +274,7 @@ class SignupRecords(_Store):
             )
 
     def any_with_outcome(self, outcome: str) -> bool:
-        with self._transaction("lookup of signup records") as session:
+        with self._session("lookup of signup records") as session:
             found = session.scalar(select(SignupRecord.id).where(SignupRecord.outcome == outcome))
             return found is not None
 
@@ -276,7 +282,7 @@ class SignupRecords(_Store):
         """The record of each of these Cognito users that has ``outcome``: sub to record id."""
         if not subs:
             return {}
-        with self._transaction("lookup of recorded users") as session:
+        with self._session("lookup of recorded users") as session:
             rows = session.execute(
                 select(SignupRecord.user_sub, SignupRecord.id).where(
                     SignupRecord.user_sub.in_(subs), SignupRecord.outcome == outcome
@@ -289,7 +295,7 @@ class SignupRecords(_Store):
 
         Conditional, so a repair never overwrites what a live request settled meanwhile.
         """
-        with self._transaction("repair of a signup record") as session:
+        with self._session("repair of a signup record") as session:
             result = session.execute(
                 update(SignupRecord)
                 .where(SignupRecord.id == record_id, SignupRecord.outcome.in_(expected_outcomes))
@@ -298,7 +304,7 @@ class SignupRecords(_Store):
             return result.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:
-        with self._transaction("purge of signup records") as session:
+        with self._session("purge of signup records") as session:
             result = session.execute(
                 delete(SignupRecord).where(SignupRecord.created_at < created_before)
             )
@@ -323,7 +329,7 @@ class SignupRecords(_Store):
             .group_by(group)
             .order_by(group.is_(None), group)
         )
-        with self._transaction("signup report") as session:
+        with self._session("signup report") as session:
             return [
                 ReportRow(group=value, signups=signups, confirmed=int(confirmed or 0))
                 for value, signups, confirmed in session.execute(query)
@@ -351,7 +357,7 @@ class IdempotencyKeys(_Store):
     def claim(self, key: str, request_hash: str, now: datetime, expires_at: datetime) -> bool:
         """True when this caller now owns ``key``; False when someone already holds it."""
         try:
-            with self._transaction("claim of an idempotency key") as session:
+            with self._session("claim of an idempotency key") as session:
                 session.add(
                     IdempotencyKey(
                         key=key, request_hash=request_hash, claimed_at=now, expires_at=expires_at
@@ -380,7 +386,7 @@ class IdempotencyKeys(_Store):
             IdempotencyKey.claimed_at <= abandoned_before,
             IdempotencyKey.request_hash == request_hash,
         )
-        with self._transaction("take-over of an idempotency key") as session:
+        with self._session("take-over of an idempotency key") as session:
             result = session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.key == key, or_(expired, abandoned))
@@ -396,7 +402,7 @@ class IdempotencyKeys(_Store):
             return result.rowcount == 1
 
     def get(self, key: str) -> KeyState | None:
-        with self._transaction("lookup of an idempotency key") as session:
+        with self._session("lookup of an idempotency key") as session:
             row = session.get(IdempotencyKey, key)
             if row is None:
                 return None
@@ -408,7 +414,7 @@ class IdempotencyKeys(_Store):
             return KeyState(row.request_hash, answer)
 
     def store(self, key: str, answer: StoredAnswer) -> None:
-        with self._transaction("storing an idempotent answer") as session:
+        with self._session("storing an idempotent answer") as session:
             session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.key == key)
@@ -420,7 +426,7 @@ class IdempotencyKeys(_Store):
             )
 
     def release(self, key: str) -> None:
-        with self._transaction("release of an idempotency key") as session:
+        with self._session("release of an idempotency key") as session:
             # Only an unanswered claim: a stored answer stays until it expires.
             session.execute(
                 delete(IdempotencyKey).where(
@@ -429,7 +435,7 @@ class IdempotencyKeys(_Store):
             )
 
     def purge_expired(self, now: datetime) -> int:
-        with self._transaction("purge of idempotency keys") as session:
+        with self._session("purge of idempotency keys") as session:
             return session.execute(
                 delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
             ).rowcount
