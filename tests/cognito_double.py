@@ -426,6 +426,8 @@ class CognitoDouble:
         self.received: list[Received] = []
         self.violations: list[str] = []
         self.delay_seconds: float = 0.0
+        self.most_in_flight = 0  # the most calls it was answering at once
+        self._in_flight = 0
         self._users: dict[str, _User] = {}
         self._scripted: defaultdict[str, deque[_Answer]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -530,17 +532,25 @@ class CognitoDouble:
             self.violations.clear()
             self._scripted.clear()
             self.delay_seconds = 0.0
+            self.most_in_flight = 0
 
     # HTTP
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        if request.method == "GET" and request.path.endswith(JWKS_PATH):
-            answer = self._jwks(request)
-        else:
-            answer = self._answer(request)
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            if request.method == "GET" and request.path.endswith(JWKS_PATH):
+                answer = self._jwks(request)
+            else:
+                answer = self._answer(request)
+            if self.delay_seconds:
+                time.sleep(self.delay_seconds)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         for name, value in answer.headers.items():

@@ -152,3 +152,31 @@ def test_metrics_start_from_zero_after_a_restart(cognito, redis_url, tmp_path):
     with Gunicorn(env, tmp_path) as second:
         assert signups_counted(second.base) == 0
     assert metrics_dir.is_dir()  # an operator's directory is emptied, never removed
+
+
+@pytest.mark.parametrize(
+    ("worker", "at_once"),
+    [({}, 60), ({"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "8"}, 8)],
+    ids=["gevent-default", "gthread-8-threads"],
+)
+def test_one_worker_keeps_many_sign_ups_waiting_on_a_slow_cognito(
+    cognito, tmp_path, worker, at_once
+):
+    # Sign-ups mostly wait on Cognito: the default worker waits on all of them together, where
+    # a thread per request waits on as many as it has threads.
+    cognito.delay_seconds = 1
+    env = clean_environment(**cognito.settings(), **GENEROUS_LIMITS, **worker)  # one worker
+    with Gunicorn(env, tmp_path) as server, ThreadPoolExecutor(60) as clients:
+        answers = list(
+            clients.map(
+                lambda n: post(
+                    f"{server.base}/register",
+                    {"email": f"u{n}@example.com", "password": "Pw-123abc"},
+                    timeout=30,
+                ),
+                range(60),
+            )
+        )
+
+    assert answers == [201] * 60
+    assert cognito.most_in_flight == at_once
