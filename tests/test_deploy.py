@@ -22,8 +22,10 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "k8s"
 GUNICORN_CONF = DEPLOY.parent / "app" / "gunicorn_conf.py"
 
-# Settings of issues in flight (the database, the Redis rate-limit storage): the service does not
-# read them yet on this branch. Remove each once its issue is merged and Settings reads it.
+# PostgreSQL's default max_connections; some are kept for migrations, psql and the superuser.
+POSTGRES_MAX_CONNECTIONS = 100
+POSTGRES_RESERVED = 10
+# Enough of a user pool for create_app to build an app that serves.
 POOL = {
     "COGNITO_USER_POOL_ID": "eu-west-1_Abc",
     "COGNITO_CLIENT_ID": "abc",
@@ -171,6 +173,17 @@ def test_the_service_and_the_autoscaler_reach_the_deployment(manifests, containe
     assert container["resources"]["requests"]["cpu"]  # what CPU utilisation is measured against
 
 
+def test_every_replica_s_database_connections_fit_postgres_default_limit(manifests):
+    settings = manifests["ConfigMap"]["data"]
+    most = (
+        manifests["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
+        * int(settings["WEB_CONCURRENCY"])
+        * int(settings["DATABASE_POOL_SIZE"])
+    )
+
+    assert most <= POSTGRES_MAX_CONNECTIONS - POSTGRES_RESERVED
+
+
 # docker compose
 
 
@@ -183,6 +196,21 @@ def test_compose_runs_several_replicas_with_redis_and_postgres(compose):
     for name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI"):
         host = urlsplit(signup["environment"][name]).hostname
         assert host in services, f"{name} points at {host}, not a compose service"
+
+
+def test_compose_database_connections_fit_postgres_default_limit(compose):
+    signup = compose["services"]["signup"]
+    settings = signup["environment"]
+    most = signup["deploy"]["replicas"] * _default(settings["WEB_CONCURRENCY"])
+    most *= _default(settings["DATABASE_POOL_SIZE"])
+
+    assert most <= POSTGRES_MAX_CONNECTIONS - POSTGRES_RESERVED
+
+
+def _default(value: str) -> int:
+    """The default of a compose ``${NAME:-default}`` value, or the value itself."""
+    match = re.fullmatch(r"\$\{\w+:-(\d+)\}", str(value))
+    return int(match.group(1) if match else value)
 
 
 def test_compose_settings_are_ones_the_service_reads(compose):
