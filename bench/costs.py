@@ -20,7 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import cognito_environment
 from bench import run
 
 PARTS = ("records", "budgets", "limiter")
@@ -58,12 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     port = run.free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
-    base.update(
-        cognito_environment(
-            user_pool_id="us-east-1_Bench1", endpoint_url=f"http://127.0.0.1:{port}", **run.CLIENT
-        )
-    )
+    base = run.standin_environment(port)
     standin = [sys.executable, "bench/standin.py", "--port", str(port)]
     with run.process(standin, base, None), run.database(base) as url:
         time.sleep(0.5)

@@ -196,18 +196,22 @@ def service_env(base: dict[str, str], database_url: str) -> dict[str, str]:
     }
 
 
+def standin_environment(port: int) -> dict[str, str]:
+    """This environment without its AWS settings, pointed at the stand-in on ``port``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
+    base.update(
+        cognito_environment(
+            user_pool_id="us-east-1_Bench1", endpoint_url=f"http://127.0.0.1:{port}", **CLIENT
+        )
+    )
+    return base
+
+
 def scenario_figures(
     name: str, latency_ms: float, connections: int, seconds: float, cores: str | None
 ) -> list[Figures]:
     standin_port, service_port, naive_port = free_port(), free_port(), free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "AWS_"))}
-    base.update(
-        cognito_environment(
-            user_pool_id="us-east-1_Bench1",
-            endpoint_url=f"http://127.0.0.1:{standin_port}",
-            **CLIENT,
-        )
-    )
+    base = standin_environment(standin_port)
     pin = ["taskset", "-c", cores] if cores else []
     figures = []
     standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
