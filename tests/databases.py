@@ -132,3 +132,21 @@ def rows(url: str, table: str) -> list[dict[str, object]]:
         return [
             dict(row._mapping) for row in connection.execute(select(reflected).order_by(*order))
         ]
+
+
+def backends_of(url: str, *, waiting_for_lock: bool = False) -> list[int]:
+    """The server processes of every connection to the database at ``url``; with
+    ``waiting_for_lock``, only those whose statement waits for a lock."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    if waiting_for_lock:
+        query += " AND wait_event_type = 'Lock'"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        found = admin.execute(query, (make_url(url).database,)).fetchall()
+    return [pid for (pid,) in found]
+
+
+def terminate(pids: list[int]) -> None:
+    """End those server processes, as an administrator or a restart would."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

@@ -111,7 +111,7 @@ def test_while_a_sign_up_waits_on_the_database_the_worker_answers_others(
         waiting: list = []
         stuck = threading.Thread(target=lambda: waiting.append(sign_up(served.base)))
         stuck.start()
-        wait_until(lambda: lock_waiters(database) == 1)
+        wait_until(lambda: len(databases.backends_of(database, waiting_for_lock=True)) == 1)
 
         health = call(f"{served.base}/healthz")
         locker.rollback()  # releases the lock
@@ -119,14 +119,6 @@ def test_while_a_sign_up_waits_on_the_database_the_worker_answers_others(
 
     assert (health.status, health.seconds < 1) == (200, True)
     assert waiting[0].status == 201
-
-
-def lock_waiters(database: str) -> int:
-    with databases.engine_for(database) as engine, engine.connect() as db:
-        return db.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database()"
-        ).scalar_one()
 
 
 def test_readiness_reports_the_database_and_liveness_stays_up(served, cognito, proxy):

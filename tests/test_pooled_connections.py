@@ -9,9 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests import databases
 from tests.conftest import GENEROUS_LIMITS, signup_body
@@ -25,36 +23,19 @@ def database_url(postgres_database_url: str) -> str:
     return postgres_database_url
 
 
-def backends_of(url: str, *, waiting_for_lock: bool = False) -> list[int]:
-    """The service's connections to the database at ``url`` (the test's own excluded)."""
-    name = make_url(url).database
-    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
-    if waiting_for_lock:
-        query += " AND wait_event_type = 'Lock'"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        rows = db.execute(query, (name,)).fetchall()
-    return [pid for (pid,) in rows]
-
-
-def terminate(pids: list[int]) -> None:
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        for pid in pids:
-            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
-
-
 def test_a_sign_up_after_the_server_ended_the_pooled_connections_succeeds(
     client, cognito, database_url
 ):
     assert client.post("/register", json=signup_body(email="ada@example.com")).status_code == 201
-    pooled = backends_of(database_url)
+    pooled = databases.backends_of(database_url)
     assert pooled, "the pool should keep the sign-up's connection"
 
-    terminate(pooled)
+    databases.terminate(pooled)
     response = client.post("/register", json=signup_body(email="grace@example.com"))
 
     assert response.status_code == 201
     assert len(cognito.calls("SignUp")) == 2
-    assert not set(pooled) & set(backends_of(database_url))
+    assert not set(pooled) & set(databases.backends_of(database_url))
 
 
 def test_a_record_settled_after_the_server_ended_the_connection_is_not_left_pending(
@@ -69,7 +50,7 @@ def test_a_record_settled_after_the_server_ended_the_connection_is_not_left_pend
     )
     signing_up.start()
     wait_until(lambda: cognito.calls("SignUp"))
-    terminate(backends_of(database_url))
+    databases.terminate(databases.backends_of(database_url))
     signing_up.join(timeout=30)
 
     assert [answer.status_code for answer in answers] == [201]
@@ -92,9 +73,9 @@ def test_a_burst_of_sign_ups_shares_the_pool_instead_of_opening_connections(
         own = locker.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         for thread in burst:
             thread.start()
-        wait_until(lambda: len(backends_of(database_url, waiting_for_lock=True)) >= 2)
+        wait_until(lambda: len(databases.backends_of(database_url, waiting_for_lock=True)) >= 2)
         time.sleep(0.5)  # time enough to open more connections, were the pool to allow it
-        connections = len(set(backends_of(database_url)) - {own})
+        connections = len(set(databases.backends_of(database_url)) - {own})
         locker.rollback()
     for thread in burst:
         thread.join(timeout=30)
@@ -115,7 +96,7 @@ def test_a_sign_up_waits_for_a_pooled_connection_no_longer_than_a_connection_att
             target=lambda: client.post("/register", json=signup_body(email="stuck@example.com"))
         )
         stuck.start()
-        wait_until(lambda: backends_of(database_url, waiting_for_lock=True))
+        wait_until(lambda: databases.backends_of(database_url, waiting_for_lock=True))
 
         answers = []
 
