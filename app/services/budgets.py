@@ -160,10 +160,11 @@ class _OneScript:
             full = self._script(keys, arguments)
         except self._storage.base_exceptions as error:
             raise StorageError(error) from error
-        return [
-            _Breach(windows[int(i) - 1], float(oldest) + windows[int(i) - 1].item.get_expiry())
-            for i, oldest in zip(full[::2], full[1::2], strict=True)
-        ]
+        breaches = []
+        for position, oldest in zip(full[::2], full[1::2], strict=True):
+            window = windows[int(position) - 1]  # Lua counts from 1
+            breaches.append(_Breach(window, float(oldest) + window.item.get_expiry()))
+        return breaches
 
 
 def _windows_over(storage: Storage) -> _Windows:
