@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -236,6 +238,40 @@ def resend_scripted(error: str) -> Callable[[Context], TestResponse]:
     return run
 
 
+def database_down(path: str, body: dict[str, object]) -> Callable[[Context], TestResponse]:
+    """With an Idempotency-Key, so resend too needs the database before Cognito."""
+
+    def run(ctx: Context) -> TestResponse:
+        client = ctx.app(DATABASE_URL="sqlite:////nonexistent-folder/signups.db")
+        return client.post(path, json=body, headers={"Idempotency-Key": "k-down"})
+
+    return run
+
+
+def key_reused(path: str, first: dict, second: dict) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.client.post(path, json=first, headers={"Idempotency-Key": "k-reused"})
+        return ctx.client.post(path, json=second, headers={"Idempotency-Key": "k-reused"})
+
+    return run
+
+
+def key_in_progress(ctx: Context) -> TestResponse:
+    """The same request under one key while the first still waits on Cognito."""
+    client = ctx.app(SIGNUP_IDEMPOTENCY_WAIT_SECONDS="0.2")
+    ctx.cognito.delay_seconds = 1.0
+    headers = {"Idempotency-Key": "k-busy"}
+    first = threading.Thread(
+        target=lambda: client.post(REGISTER, json=signup_body(), headers=headers)
+    )
+    first.start()
+    while not ctx.cognito.calls("SignUp"):
+        time.sleep(0.01)
+    duplicate = client.post(REGISTER, json=signup_body(), headers=headers)
+    first.join()
+    return duplicate
+
+
 Scenario = tuple[str, str, int, Callable[[Context], TestResponse]]
 REGISTER, CONFIRM, RESEND = "/register", "/register/confirm", "/register/resend"
 
@@ -290,6 +326,9 @@ SCENARIOS: list[Scenario] = [
     posted(REGISTER, 503, register_scripted("LimitExceededException")),
     posted(REGISTER, 503, unreachable),
     posted(REGISTER, 503, not_configured),
+    posted(REGISTER, 503, database_down(REGISTER, signup_body())),
+    posted(REGISTER, 422, key_reused(REGISTER, signup_body(), signup_body(password="Other-h0rse"))),
+    posted(REGISTER, 409, key_in_progress),
     posted(REGISTER, 504, timed_out(REGISTER, signup_body())),
     posted(CONFIRM, 200, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx))),
     posted(CONFIRM, 200, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx))),
@@ -324,6 +363,8 @@ SCENARIOS: list[Scenario] = [
     posted(RESEND, 429, limited(RESEND, {"username": "ada"}, SIGNUP_RATE_LIMIT_PER_IP="1/day")),
     posted(RESEND, 502, resend_scripted("CodeDeliveryFailureException")),
     posted(RESEND, 503, resend_scripted("LimitExceededException")),
+    posted(RESEND, 503, database_down(RESEND, {"username": "ada"})),
+    posted(RESEND, 422, key_reused(RESEND, {"username": "ada"}, {"username": "grace"})),
     posted(RESEND, 504, timed_out(RESEND, {"username": "ada"})),
 ]
 

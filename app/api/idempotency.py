@@ -38,6 +38,14 @@ HEADER_DOC = {
 }
 
 
+# What a view marked @idempotent can answer because of the header, for its error_answers.
+IDEMPOTENCY_ERRORS = (
+    errors.IdempotencyKeyReused,
+    errors.IdempotencyInProgress,
+    errors.StorageUnavailable,  # the key cannot be claimed
+)
+
+
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

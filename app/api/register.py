@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
 from app.api.body import Blueprint
-from app.api.idempotency import HEADER_DOC, idempotent
+from app.api.idempotency import HEADER_DOC, IDEMPOTENCY_ERRORS, idempotent
 from app.client_ip import resolve_client_ip
 from app.forms import form_answer
 from app.negotiation import is_form, wants_page
@@ -81,6 +81,7 @@ def client_ip() -> str | None:
 @error_answers(
     blp,
     *COMMON_ERRORS,
+    *IDEMPOTENCY_ERRORS,  # StorageUnavailable also when the sign-up's record cannot be written
     errors.UsernameTaken,
     errors.SignupRejected,
     errors.CodeDeliveryFailed,
@@ -149,6 +150,7 @@ def confirm(confirmation: ConfirmRequest):
 @error_answers(
     blp,
     *COMMON_ERRORS,
+    *IDEMPOTENCY_ERRORS,
     errors.UserNotFound,
     errors.AlreadyConfirmed,
     errors.CodeDeliveryFailed,
