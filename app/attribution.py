@@ -7,7 +7,7 @@ sent to Cognito in ClientMetadata, so a pre-sign-up or post-confirmation Lambda 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,7 +45,14 @@ class Attribution:
 
     def as_metadata(self) -> dict[str, str]:
         """The fields that are set, as ClientMetadata entries under their own names."""
-        return {name: value for name, value in asdict(self).items() if value}
+        return {name: value for name, value in self.as_columns().items() if value}
+
+    def as_columns(self) -> dict[str, str | None]:
+        """Every field by name, as a signup record's columns hold them.
+
+        Not ``dataclasses.asdict``: it deep-copies, and this runs on every sign-up.
+        """
+        return {name: getattr(self, name) for name in ATTRIBUTION_FIELDS}
 
 
 ATTRIBUTION_FIELDS = tuple(Attribution.__dataclass_fields__)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import _socket  # the C sockets under socket: never monkey-patched, so a peek never waits
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
     and_,
     bindparam,
@@ -32,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from app import errors
 from app.attribution import ATTRIBUTION_FIELDS, Attribution
@@ -122,12 +122,6 @@ class _Store:
         with _storage_errors(action), self._sessions.begin() as session:
             yield session
 
-    @contextmanager
-    def _statement(self, action: str) -> Iterator[Connection]:
-        """A bare connection, for the sign-up path's statements: less work per call."""
-        with _storage_errors(action), self._engine.connect() as connection:
-            yield connection
-
 
 @contextmanager
 def _storage_errors(action: str) -> Iterator[None]:
@@ -189,26 +183,102 @@ class ReportRow:
         return self.confirmed / self.signups if self.signups else 0.0
 
 
-# The two statements of every sign-up, built once: building and hashing them per request cost
-# about 0.5 ms of CPU per sign-up (measured in-process: 1.6 -> 1.1 ms for the two writes).
-_INSERT_RECORD = insert(SignupRecord).returning(SignupRecord.id)
-_SETTLE_RECORD = update(SignupRecord).where(SignupRecord.id == bindparam("record_id"))
-_RECORD_COLUMNS = tuple(column.key for column in SignupRecord.__table__.columns)
+class _DriverStatement:
+    """A Core statement compiled once for an engine, run on a pooled DBAPI connection's cursor.
+
+    For the two writes of every sign-up. SQLAlchemy's execution layer around them (compiled-cache
+    lookup, execution context, result object, Connection) cost more CPU than psycopg and its wait
+    for PostgreSQL together: the records' share of a sign-up fell from 0.45 to 0.2 ms
+    (in-process, bench/costs.py). What the layer did for these statements is kept: the SQL and its
+    parameters' order come from SQLAlchemy's compiler for the engine's dialect, values pass
+    through the column types' bind processors, the connection comes from the engine's pool
+    (checked by ``watch_connections``), and a connection the error shows to be dead is invalidated.
+    """
+
+    def __init__(self, engine: Engine, statement: Executable, columns: Sequence[str]) -> None:
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        self._engine = engine
+        self._sql = compiled.string
+        self._positions = compiled.positiontup if compiled.positional else None
+        self._processors = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.bind_processor(dialect)) is not None
+        }
+        self._driver_error = dialect.loaded_dbapi.Error
+        self._integrity_error = dialect.loaded_dbapi.IntegrityError
+
+    def run(self, action: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Execute with ``values`` (by bind name) and commit; the first row returned, if any."""
+        processed = {
+            name: processor(values[name]) if (processor := self._processors.get(name)) else value
+            for name, value in values.items()
+        }
+        params = processed if self._positions is None else [processed[n] for n in self._positions]
+        connection = None
+        with _storage_errors(action):
+            try:
+                # Unlike Connection, the pool hands on a failed connect's driver error unwrapped.
+                connection = self._engine.raw_connection()
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(self._sql, params)
+                    return cursor.fetchone() if cursor.description else None
+                finally:
+                    cursor.close()
+            except self._integrity_error:
+                raise
+            except self._driver_error as error:
+                if connection is not None:
+                    self._invalidate_if_disconnected(connection, error)
+                # The type only: driver messages can quote the parameters of the statement.
+                logger.warning("Database %s failed: %s", action, type(error).__name__)
+                raise errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
+            finally:
+                if connection is not None:
+                    connection.close()  # back to the pool, or away if invalidated
+
+    def _invalidate_if_disconnected(self, connection: Any, error: Exception) -> None:
+        dbapi_connection = connection.dbapi_connection
+        if self._engine.dialect.is_disconnect(error, dbapi_connection, None):
+            connection.invalidate(error)
+
+
+# The signup record's columns as the sign-up path writes them: every one but the id.
+_RECORD_COLUMNS = tuple(
+    column.key for column in SignupRecord.__table__.columns if column.key != "id"
+)
+_EMPTY_RECORD = dict.fromkeys(_RECORD_COLUMNS)
+_SETTLEMENT_COLUMNS = ("outcome", "user_sub", "error_code", "confirmed_at")
 
 
 class SignupRecords(_Store):
     """The signup_records table."""
 
-    def add(self, record: SignupRecord) -> int:
-        values = {key: getattr(record, key) for key in _RECORD_COLUMNS}
-        given = {key: value for key, value in values.items() if value is not None}
-        with self._statement("insert of a signup record") as connection:
-            return connection.execute(_INSERT_RECORD, given).scalar_one()
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._insert = _DriverStatement(
+            engine, insert(SignupRecord).returning(SignupRecord.id), _RECORD_COLUMNS
+        )
+        self._settle = _DriverStatement(
+            engine,
+            update(SignupRecord).where(SignupRecord.id == bindparam("record_id")),
+            _SETTLEMENT_COLUMNS,
+        )
+
+    def add(self, row: Mapping[str, Any]) -> int:
+        """Insert one record; ``row`` maps column names to values, the ones left out are NULL."""
+        unknown = row.keys() - set(_RECORD_COLUMNS)
+        if unknown:
+            raise ValueError(f"not columns of a signup record: {sorted(unknown)}")
+        inserted = self._insert.run("insert of a signup record", {**_EMPTY_RECORD, **row})
+        assert inserted is not None  # INSERT ... RETURNING id
+        return inserted[0]
 
     def settle(self, record_id: int, settlement: Settlement) -> None:
         """Record what Cognito answered to the attempt ``record_id``."""
-        with self._statement("update of a signup record") as connection:
-            connection.execute(_SETTLE_RECORD, {"record_id": record_id, **vars(settlement)})
+        self._settle.run("update of a signup record", {"record_id": record_id, **vars(settlement)})
 
     def mark_confirmed(self, record_id: int, when: datetime) -> None:
         with self._session("confirmation of a signup record") as session:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.models import SignupRecord
 from tests import databases
 from tests.conftest import signup_body
 
@@ -40,15 +39,15 @@ def known_records(app):
     records = app.extensions["signup_records"]
     for index, (day, variant, campaign, outcome) in enumerate(KNOWN):
         records.add(
-            SignupRecord(
-                created_at=at(day),
-                confirmed_at=at(day) + timedelta(hours=1) if outcome == "confirmed" else None,
-                identity_hash=f"{index:064x}",
-                outcome=outcome,
-                client_kind="json",
-                variant=variant,
-                utm_campaign=campaign,
-            )
+            {
+                "created_at": at(day),
+                "confirmed_at": at(day) + timedelta(hours=1) if outcome == "confirmed" else None,
+                "identity_hash": f"{index:064x}",
+                "outcome": outcome,
+                "client_kind": "json",
+                "variant": variant,
+                "utm_campaign": campaign,
+            }
         )
 
 
@@ -143,12 +142,12 @@ def aged_data(app):
     records = app.extensions["signup_records"]
     for days in (100, 89, 1):
         records.add(
-            SignupRecord(
-                created_at=now - timedelta(days=days),
-                identity_hash=f"{days:064x}",
-                outcome="created",
-                client_kind="json",
-            )
+            {
+                "created_at": now - timedelta(days=days),
+                "identity_hash": f"{days:064x}",
+                "outcome": "created",
+                "client_kind": "json",
+            }
         )
     keys = app.extensions["idempotency_keys"]
     keys.claim("expired", "0" * 64, now - timedelta(days=2), now - timedelta(days=1))

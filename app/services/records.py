@@ -12,12 +12,11 @@ import ipaddress
 import logging
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 
 from app import errors
 from app.attribution import Attribution
-from app.models import SignupRecord, utcnow
+from app.models import utcnow
 from app.repository import PreviousSignup, Settlement, SignupRecords
 from app.services.keyed_hash import keyed_hash
 
@@ -73,14 +72,14 @@ class RecordKeeper:
     ) -> int:
         """Insert the attempt as ``pending``; StorageUnavailable (503) means: don't call Cognito."""
         return self._records.add(
-            SignupRecord(
-                created_at=self._clock(),
-                identity_hash=self.identity_hash(username),
-                outcome="pending",
-                client_kind=client_kind,
-                ip_address=retained_ip(ip_address, self._ip_retention),
-                **asdict(attribution),
-            )
+            {
+                "created_at": self._clock(),
+                "identity_hash": self.identity_hash(username),
+                "outcome": "pending",
+                "client_kind": client_kind,
+                "ip_address": retained_ip(ip_address, self._ip_retention),
+                **attribution.as_columns(),
+            }
         )
 
     def created(self, record_id: int, user_sub: str, confirmed: bool) -> None:
