@@ -59,6 +59,7 @@ wsgi_app = "wsgi:app"
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # gunicorn's own lines as JSON on stdout, like the app's; requests are logged by the app.
 accesslog = None
+logger_class = "app.gunicorn_logger.Logger"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
