@@ -122,6 +122,9 @@ class RecordSettings:
         )
 
 
+# botocore's connection pool per process: app/gunicorn_conf.py sizes it to a worker's concurrency.
+MAX_COGNITO_CONNECTIONS = 1000
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -150,7 +153,9 @@ class Settings:
         return cls(
             cognito=CognitoSettings.from_env(env),
             cognito_timeout_seconds=_number(env, "COGNITO_TIMEOUT_SECONDS", 5.0, float, 0.1, 60),
-            cognito_max_connections=_number(env, "COGNITO_MAX_CONNECTIONS", 50, int, 1, 1000),
+            cognito_max_connections=_number(
+                env, "COGNITO_MAX_CONNECTIONS", 50, int, 1, MAX_COGNITO_CONNECTIONS
+            ),
             trusted_proxy_count=_number(env, "TRUSTED_PROXY_COUNT", 0, int, 0, 20),
             allowed_custom_attributes=_names(env, "SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES", "custom:"),
             client_metadata_keys=_names(env, "SIGNUP_CLIENT_METADATA_KEYS"),
