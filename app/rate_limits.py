@@ -13,9 +13,13 @@ import logging
 import math
 import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem
 from limits.errors import StorageError
+from limits.storage import RedisClusterStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from limits.util import WindowStats
 
 from app import errors
 from app.api import register
@@ -39,8 +43,88 @@ def client_key() -> str:
     return client_ip() or f"peer:{request.remote_addr or 'unknown'}"
 
 
+# KEYS[1]: a moving window as limits keeps it, a list of timestamps, newest first. ARGV: now, the
+# limit, the window's length in seconds. limits' acquire_moving_window.lua (for a cost of 1), then
+# its moving_window.lua: whether the hit was taken, the oldest entry still in the window, and how
+# many entries are in it.
+_HIT_AND_READ = """
+local now, limit, seconds = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local acquired = 0
+local last = redis.call('lindex', KEYS[1], limit - 1)
+if not (last and tonumber(last) >= now - seconds) then
+    redis.call('lpush', KEYS[1], ARGV[1])
+    redis.call('ltrim', KEYS[1], 0, limit - 1)
+    redis.call('expire', KEYS[1], seconds)
+    acquired = 1
+end
+local low, high, oldest = 0, limit - 1, nil
+while low <= high do
+    local middle = math.floor((low + high) / 2)
+    local entry = tonumber(redis.call('lindex', KEYS[1], middle))
+    if entry and entry >= now - seconds then
+        oldest = middle
+        low = middle + 1
+    else
+        high = middle - 1
+    end
+end
+if oldest then
+    return {acquired, redis.call('lindex', KEYS[1], oldest), oldest + 1}
+end
+return {acquired, ARGV[1], 0}
+"""
+
+
+class _MovingWindow(MovingWindowRateLimiter):
+    """limits' moving window, whose hit on Redis also reads the window the headers describe.
+
+    flask-limiter hits the per-IP limit before the view and reads its window after it, for the
+    X-RateLimit-* headers: two round trips to Redis per request, where one script does both. The
+    window as the hit left it is kept for the rest of the request (in ``flask.g``), as
+    flask-limiter would have read it an instant later. Other storages keep limits' own calls.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage)
+        self._script = None
+        if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
+            self._redis = storage
+            self._script = storage.get_connection().register_script(_HIT_AND_READ)
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        if self._script is None or cost != 1 or not has_app_context():
+            return super().hit(item, *identifiers, cost=cost)
+        key = item.key_for(*identifiers)
+        now, expiry = time.time(), item.get_expiry()
+        try:
+            acquired, oldest, count = self._script(
+                [self._redis.prefixed_key(key)], [now, item.amount, expiry]
+            )
+        except self._redis.base_exceptions as error:
+            raise StorageError(error) from error
+        windows = g.setdefault("limit_windows", {})
+        windows[key] = WindowStats(float(oldest) + expiry, item.amount - int(count))
+        return bool(acquired)
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        read = g.get("limit_windows", {}) if has_app_context() else {}
+        return read.get(item.key_for(*identifiers)) or super().get_window_stats(item, *identifiers)
+
+
+class _Limiter(Limiter):
+    """flask-limiter's Limiter with the moving window above as its strategy."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        self._moving_window = _MovingWindow(self.storage)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._moving_window
+
+
 def register_rate_limits(app: Flask, abuse: AbuseSettings) -> Limiter:
-    limiter = Limiter(
+    limiter = _Limiter(
         key_func=client_key,
         storage_uri=abuse.storage_uri,
         storage_options=storage_options(abuse.storage_uri),

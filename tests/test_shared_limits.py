@@ -4,6 +4,8 @@ Each test run uses its own key prefix on the machine's Redis and deletes its key
 The memory:// case is the control: there each instance counts alone.
 """
 
+import time
+
 import pytest
 import redis
 
@@ -100,3 +102,38 @@ def test_redis_holds_no_email_address_or_phone_number(shared, cognito, redis_url
 
     assert any("identity" in key for key in keys)
     assert not [key for key in keys if "ada" in key.lower() or "4155550100" in key]
+
+
+def test_the_rate_limit_headers_count_down_across_instances(shared, cognito):
+    first, second = two_instances(shared, SIGNUP_RATE_LIMIT_PER_IP="3/minute")
+
+    answers = [
+        instance.post("/register", json=signup_body(email=f"u{n}@example.com"))
+        for n, instance in enumerate((first, second, first, second))
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 429]
+    assert [answer.headers["X-RateLimit-Remaining"] for answer in answers] == ["2", "1", "0", "0"]
+    assert {answer.headers["X-RateLimit-Limit"] for answer in answers} == {"3"}
+    resets = [int(answer.headers["X-RateLimit-Reset"]) for answer in answers]
+    assert len(set(resets)) == 1  # the first sign-up's entry leaves the window first
+    assert time.time() < resets[0] <= time.time() + 61
+    assert abs(int(answers[3].headers["Retry-After"]) - (resets[0] - time.time())) <= 1
+
+
+def scripts_run(redis_url: str) -> int:
+    stats = redis.Redis.from_url(redis_url).info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+
+def test_a_sign_up_asks_redis_twice_the_per_ip_limit_and_the_budgets(shared, cognito, redis_url):
+    """One call for the per-IP hit and the window its headers describe, one for every budget."""
+    client = create_app(shared).test_client()
+    client.post("/register", json=signup_body(email="warm@example.com"))  # scripts loaded
+    before = scripts_run(redis_url)
+
+    answer = client.post("/register", json=signup_body())
+
+    assert answer.status_code == 201
+    assert answer.headers["X-RateLimit-Remaining"] == "998"
+    assert scripts_run(redis_url) - before == 2
