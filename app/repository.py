@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
@@ -188,7 +188,7 @@ class _DriverStatement:
 
     For the two writes of every sign-up. SQLAlchemy's execution layer around them (compiled-cache
     lookup, execution context, result object, Connection) cost more CPU than psycopg and its wait
-    for PostgreSQL together: the records' share of a sign-up fell from 0.45 to 0.2 ms
+    for PostgreSQL together: the records' share of a sign-up fell from 0.45 to 0.25 ms
     (in-process, bench/costs.py). What the layer did for these statements is kept: the SQL and its
     parameters' order come from SQLAlchemy's compiler for the engine's dialect, values pass
     through the column types' bind processors, the connection comes from the engine's pool
@@ -207,12 +207,11 @@ class _DriverStatement:
             if (processor := bind.type.bind_processor(dialect)) is not None
         }
         self._driver_error = dialect.loaded_dbapi.Error
-        self._integrity_error = dialect.loaded_dbapi.IntegrityError
 
     def run(self, action: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute with ``values`` (by bind name) and commit; the first row returned, if any."""
         processed = {
-            name: processor(values[name]) if (processor := self._processors.get(name)) else value
+            name: processor(value) if (processor := self._processors.get(name)) else value
             for name, value in values.items()
         }
         params = processed if self._positions is None else [processed[n] for n in self._positions]
@@ -227,14 +226,12 @@ class _DriverStatement:
                     return cursor.fetchone() if cursor.description else None
                 finally:
                     cursor.close()
-            except self._integrity_error:
-                raise
             except self._driver_error as error:
                 if connection is not None:
                     self._invalidate_if_disconnected(connection, error)
-                # The type only: driver messages can quote the parameters of the statement.
-                logger.warning("Database %s failed: %s", action, type(error).__name__)
-                raise errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
+                # SQLAlchemy's own wrapper (IntegrityError, OperationalError, ...), as Connection
+                # would raise it, without the statement or its parameters: _storage_errors decides.
+                raise DBAPIError.instance(None, None, error, self._driver_error) from error
             finally:
                 if connection is not None:
                     connection.close()  # back to the pool, or away if invalidated
