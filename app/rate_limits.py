@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, g, has_app_context, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import RateLimitItem
 from limits.errors import StorageError
-from limits.storage import RedisClusterStorage, RedisStorage, Storage
+from limits.storage import Storage
 from limits.strategies import MovingWindowRateLimiter, RateLimiter
 from limits.util import WindowStats
 
@@ -26,7 +26,7 @@ from app.api import register
 from app.api.register import client_ip
 from app.config import AbuseSettings
 from app.errors import handle_http_exception
-from app.services.budgets import STORAGE_RETRY_AFTER_SECONDS, storage_options
+from app.services.budgets import STORAGE_RETRY_AFTER_SECONDS, redis_script, storage_options
 
 logger = logging.getLogger(__name__)
 
@@ -86,22 +86,14 @@ class _MovingWindow(MovingWindowRateLimiter):
 
     def __init__(self, storage: Storage) -> None:
         super().__init__(storage)
-        self._script = None
-        if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
-            self._redis = storage
-            self._script = storage.get_connection().register_script(_HIT_AND_READ)
+        self._script = redis_script(storage, _HIT_AND_READ)
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         if self._script is None or cost != 1 or not has_app_context():
             return super().hit(item, *identifiers, cost=cost)
         key = item.key_for(*identifiers)
         now, expiry = time.time(), item.get_expiry()
-        try:
-            acquired, oldest, count = self._script(
-                [self._redis.prefixed_key(key)], [now, item.amount, expiry]
-            )
-        except self._redis.base_exceptions as error:
-            raise StorageError(error) from error
+        acquired, oldest, count = self._script([key], [now, item.amount, expiry])
         windows = g.setdefault("limit_windows", {})
         windows[key] = WindowStats(float(oldest) + expiry, item.amount - int(count))
         return bool(acquired)

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,28 @@ def storage_options(uri: str) -> dict[str, Any]:
 
 def open_storage(uri: str) -> Storage:
     return storage_from_string(uri, **storage_options(uri))
+
+
+RedisScript = Callable[[Sequence[str], Sequence[float]], Any]
+
+
+def redis_script(storage: Storage, source: str) -> RedisScript | None:
+    """``source`` as a Lua script on ``storage``'s Redis, failing as limits' calls do.
+
+    None where one script cannot do the job: a storage other than Redis (or Sentinel), and Redis
+    Cluster, where one script cannot touch keys on several nodes.
+    """
+    if not isinstance(storage, RedisStorage) or isinstance(storage, RedisClusterStorage):
+        return None
+    script = storage.get_connection().register_script(source)
+
+    def run(keys: Sequence[str], arguments: Sequence[float]) -> Any:
+        try:
+            return script([storage.prefixed_key(key) for key in keys], arguments)
+        except storage.base_exceptions as error:
+            raise StorageError(error) from error
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -141,25 +163,17 @@ return full
 
 
 class _OneScript:
-    """Redis (or Sentinel): every window tested and hit in one script call, one round trip.
+    """Redis (or Sentinel): every window tested and hit in one script call, one round trip."""
 
-    Not Redis Cluster, where one script cannot touch keys on several nodes.
-    """
-
-    def __init__(self, storage: RedisStorage) -> None:
-        self._storage = storage
-        self._script = storage.get_connection().register_script(_SPEND_ALL_OR_NONE)
+    def __init__(self, script: RedisScript) -> None:
+        self._script = script
 
     def spend(self, windows: Sequence[_Window]) -> list[_Breach]:
         now = time.time()
         arguments: list[float] = [now]
         for window in windows:
             arguments += [window.item.amount, window.item.get_expiry()]
-        keys = [self._storage.prefixed_key(window.key) for window in windows]
-        try:
-            full = self._script(keys, arguments)
-        except self._storage.base_exceptions as error:
-            raise StorageError(error) from error
+        full = self._script([window.key for window in windows], arguments)
         breaches = []
         for position, oldest in zip(full[::2], full[1::2], strict=True):
             window = windows[int(position) - 1]  # Lua counts from 1
@@ -168,9 +182,8 @@ class _OneScript:
 
 
 def _windows_over(storage: Storage) -> _Windows:
-    if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
-        return _OneScript(storage)
-    return _TestThenHit(storage)
+    script = redis_script(storage, _SPEND_ALL_OR_NONE)
+    return _TestThenHit(storage) if script is None else _OneScript(script)
 
 
 class Budgets:
