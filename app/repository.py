@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +36,7 @@ from sqlalchemy.sql.expression import Executable
 
 from app import errors
 from app.attribution import ATTRIBUTION_FIELDS, Attribution
+from app.batching import Batcher
 from app.models import IdempotencyKey, SignupRecord
 
 logger = logging.getLogger(__name__)
@@ -210,11 +212,25 @@ class _DriverStatement:
 
     def run(self, action: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute with ``values`` (by bind name) and commit; the first row returned, if any."""
+        return self._execute(action, [values])[0]
+
+    def run_many(
+        self, action: str, batch: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...] | None]:
+        """Execute once per ``batch`` entry, all in one round trip and one transaction (psycopg's
+        pipeline); the first row each returned, if any. PostgreSQL only."""
+        return self._execute(action, batch)
+
+    def _params(self, values: Mapping[str, Any]) -> Mapping[str, Any] | list[Any]:
         processed = {
             name: processor(value) if (processor := self._processors.get(name)) else value
             for name, value in values.items()
         }
-        params = processed if self._positions is None else [processed[n] for n in self._positions]
+        return processed if self._positions is None else [processed[n] for n in self._positions]
+
+    def _execute(
+        self, action: str, batch: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...] | None]:
         connection = None
         with _storage_errors(action):
             try:
@@ -222,8 +238,17 @@ class _DriverStatement:
                 connection = self._engine.raw_connection()
                 cursor = connection.cursor()
                 try:
-                    cursor.execute(self._sql, params)
-                    return cursor.fetchone() if cursor.description else None
+                    if len(batch) == 1:
+                        cursor.execute(self._sql, self._params(batch[0]))
+                        return [cursor.fetchone() if cursor.description else None]
+                    cursor.executemany(
+                        self._sql, [self._params(values) for values in batch], returning=True
+                    )
+                    rows = []
+                    while True:
+                        rows.append(cursor.fetchone() if cursor.description else None)
+                        if not cursor.nextset():
+                            return rows
                 finally:
                     cursor.close()
             except self._driver_error as error:
@@ -240,6 +265,43 @@ class _DriverStatement:
         dbapi_connection = connection.dbapi_connection
         if self._engine.dialect.is_disconnect(error, dbapi_connection, None):
             connection.invalidate(error)
+
+
+class _Batched:
+    """``statement`` for one request's values; on PostgreSQL, batched with the worker's others.
+
+    Under load the sign-up's two writes dominate the database's work and a good part of the
+    worker's: batched (app/batching.py), each batch is one round trip, one pool checkout and one
+    commit. A batch that breaks a constraint is run again item by item, so only the request whose
+    row broke it gets the error; one the database cannot take fails every request in it at once.
+    A request waits for the batch ahead of its own as long as it would for a pooled connection.
+    """
+
+    def __init__(self, engine: Engine, statement: _DriverStatement, action: str) -> None:
+        self._statement = statement
+        self._action = action
+        self.batcher = (
+            Batcher(self._run_batch, partial(statement.run, action), CONNECT_TIMEOUT_SECONDS)
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+
+    def __call__(self, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        if self.batcher is None:
+            return self._statement.run(self._action, values)
+        try:
+            return self.batcher.submit(values)
+        except TimeoutError:
+            logger.warning("Database %s failed: the batch before it did not finish", self._action)
+            raise errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
+
+    def _run_batch(self, batch: Sequence[Mapping[str, Any]]) -> Sequence[Any]:
+        try:
+            return self._statement.run_many(self._action, batch)
+        except errors.StorageUnavailable:
+            return [
+                errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) for _ in batch
+            ]
 
 
 # The signup record's columns as the sign-up path writes them: every one but the id.
@@ -263,19 +325,21 @@ class SignupRecords(_Store):
             update(SignupRecord).where(SignupRecord.id == bindparam("record_id")),
             _SETTLEMENT_COLUMNS,
         )
+        self._inserts = _Batched(engine, self._insert, "insert of a signup record")
+        self._settlements = _Batched(engine, self._settle, "update of a signup record")
 
     def add(self, row: Mapping[str, Any]) -> int:
         """Insert one record; ``row`` maps column names to values, the ones left out are NULL."""
         unknown = row.keys() - set(_RECORD_COLUMNS)
         if unknown:
             raise ValueError(f"not columns of a signup record: {sorted(unknown)}")
-        inserted = self._insert.run("insert of a signup record", {**_EMPTY_RECORD, **row})
+        inserted = self._inserts({**_EMPTY_RECORD, **row})
         assert inserted is not None  # INSERT ... RETURNING id
         return inserted[0]
 
     def settle(self, record_id: int, settlement: Settlement) -> None:
         """Record what Cognito answered to the attempt ``record_id``."""
-        self._settle.run("update of a signup record", {"record_id": record_id, **vars(settlement)})
+        self._settlements({"record_id": record_id, **vars(settlement)})
 
     def mark_confirmed(self, record_id: int, when: datetime) -> None:
         with self._session("confirmation of a signup record") as session:
