@@ -45,8 +45,10 @@ def client_key() -> str:
 
 # KEYS[1]: a moving window as limits keeps it, a list of timestamps, newest first. ARGV: now, the
 # limit, the window's length in seconds. limits' acquire_moving_window.lua (for a cost of 1), then
-# its moving_window.lua: whether the hit was taken, the oldest entry still in the window, and how
-# many entries are in it.
+# what its moving_window.lua reads: whether the hit was taken, the oldest entry still in the window,
+# and how many entries are in it. Entries past the window never count again, so they are dropped
+# from the old end as they expire: then the oldest in the window is the last entry and the count
+# the list's length, each entry pushed once and popped once, however high the limit.
 _HIT_AND_READ = """
 local now, limit, seconds = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local acquired = 0
@@ -57,19 +59,13 @@ if not (last and tonumber(last) >= now - seconds) then
     redis.call('expire', KEYS[1], seconds)
     acquired = 1
 end
-local low, high, oldest = 0, limit - 1, nil
-while low <= high do
-    local middle = math.floor((low + high) / 2)
-    local entry = tonumber(redis.call('lindex', KEYS[1], middle))
-    if entry and entry >= now - seconds then
-        oldest = middle
-        low = middle + 1
-    else
-        high = middle - 1
-    end
+local oldest = redis.call('lindex', KEYS[1], -1)
+while oldest and tonumber(oldest) < now - seconds do
+    redis.call('rpop', KEYS[1])
+    oldest = redis.call('lindex', KEYS[1], -1)
 end
 if oldest then
-    return {acquired, redis.call('lindex', KEYS[1], oldest), oldest + 1}
+    return {acquired, oldest, redis.call('llen', KEYS[1])}
 end
 return {acquired, ARGV[1], 0}
 """
