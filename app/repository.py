@@ -212,25 +212,16 @@ class _DriverStatement:
 
     def run(self, action: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute with ``values`` (by bind name) and commit; the first row returned, if any."""
-        return self._execute(action, [values])[0]
+        return self.run_many(action, [values])[0]
 
     def run_many(
         self, action: str, batch: Sequence[Mapping[str, Any]]
     ) -> list[tuple[Any, ...] | None]:
-        """Execute once per ``batch`` entry, all in one round trip and one transaction (psycopg's
-        pipeline); the first row each returned, if any. PostgreSQL only."""
-        return self._execute(action, batch)
+        """Execute once per ``batch`` entry and commit; the first row each returned, if any.
 
-    def _params(self, values: Mapping[str, Any]) -> Mapping[str, Any] | list[Any]:
-        processed = {
-            name: processor(value) if (processor := self._processors.get(name)) else value
-            for name, value in values.items()
-        }
-        return processed if self._positions is None else [processed[n] for n in self._positions]
-
-    def _execute(
-        self, action: str, batch: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...] | None]:
+        More than one entry go in one round trip and one transaction (psycopg's pipeline, so
+        PostgreSQL only); a single one as a plain statement.
+        """
         connection = None
         with _storage_errors(action):
             try:
@@ -261,6 +252,13 @@ class _DriverStatement:
                 if connection is not None:
                     connection.close()  # back to the pool, or away if invalidated
 
+    def _params(self, values: Mapping[str, Any]) -> Mapping[str, Any] | list[Any]:
+        processed = {
+            name: processor(value) if (processor := self._processors.get(name)) else value
+            for name, value in values.items()
+        }
+        return processed if self._positions is None else [processed[n] for n in self._positions]
+
     def _invalidate_if_disconnected(self, connection: Any, error: Exception) -> None:
         dbapi_connection = connection.dbapi_connection
         if self._engine.dialect.is_disconnect(error, dbapi_connection, None):
@@ -280,15 +278,16 @@ class _Batched:
     def __init__(self, engine: Engine, statement: _DriverStatement, action: str) -> None:
         self._statement = statement
         self._action = action
+        self._run_one = partial(statement.run, action)
         self.batcher = (
-            Batcher(self._run_batch, partial(statement.run, action), CONNECT_TIMEOUT_SECONDS)
+            Batcher(self._run_batch, self._run_one, CONNECT_TIMEOUT_SECONDS)
             if engine.dialect.name == "postgresql"
             else None
         )
 
     def __call__(self, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         if self.batcher is None:
-            return self._statement.run(self._action, values)
+            return self._run_one(values)
         try:
             return self.batcher.submit(values)
         except TimeoutError:
