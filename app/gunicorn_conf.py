@@ -31,11 +31,13 @@ if WORKER_CLASS == "gevent":
     monkey.patch_ssl()
 
 # After the patch: app.config imports flask, which imports ssl's users.
-from app import gunicorn_errors  # noqa: E402
+from app import gunicorn_errors, gunicorn_responses  # noqa: E402
 from app.config import MAX_COGNITO_CONNECTIONS, storage_is_shared  # noqa: E402 - imports no prometheus_client either
 
 # Requests gunicorn itself refuses (headers too large, malformed) get the one JSON error shape.
 gunicorn_errors.install()
+# A response's head and body go out in one send, not two (app/gunicorn_responses.py).
+gunicorn_responses.install()
 
 # Every worker writes its metrics here and /metrics sums them. It must be set before any worker
 # imports prometheus_client, hence at config load, in the master. Kubernetes mounts an emptyDir.
