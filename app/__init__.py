@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -14,10 +15,30 @@ from app.config import Settings
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+class SignupApp(Flask):
+    """Flask, asking once per function whether it is a coroutine function.
+
+    Flask asks on every request, for every view and request hook it calls (``ensure_sync``,
+    fourteen times per sign-up, through ``inspect``); the answer for a function never changes.
+    None of this app's functions is async, but the answer is Flask's own either way.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._made_sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._made_sync[func]
+        except KeyError:
+            made = self._made_sync[func] = super().ensure_sync(func)
+            return made
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment; ``config`` overrides environment variables (tests)."""
     settings = Settings.from_env({**os.environ, **(config or {})})
-    app = Flask(__name__)
+    app = SignupApp(__name__)
     configure_logging(settings)
     configure_flask(app, settings)
     register_extensions(app, settings)

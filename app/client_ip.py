@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -24,6 +25,7 @@ def resolve_client_ip(
     return _normalised(hops[-trusted_proxy_count])
 
 
+@functools.lru_cache(maxsize=4096)  # a request asks two to four times, for the same address
 def _normalised(value: str | None) -> str | None:
     if not value:
         return None

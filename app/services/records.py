@@ -8,6 +8,7 @@ the record stays ``pending`` and one ERROR line carries what is needed to repair
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import unicodedata
@@ -35,6 +36,7 @@ def normalised_identity(username: str) -> str:
     return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
+@functools.lru_cache(maxsize=4096)  # an address parsed and masked once, not per sign-up
 def retained_ip(ip_address: str | None, retention: str) -> str | None:
     """What a record keeps of the client's IP under SIGNUP_RECORD_IP (truncated, full, none)."""
     if ip_address is None or retention == "none":
