@@ -13,8 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Engine,
@@ -201,102 +200,122 @@ class _DriverStatement:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect, column_keys=list(columns))
         self._engine = engine
-        self._sql = compiled.string
+        self.sql = compiled.string
         self._positions = compiled.positiontup if compiled.positional else None
         self._processors = {
             name: processor
             for name, bind in compiled.binds.items()
             if (processor := bind.type.bind_processor(dialect)) is not None
         }
-        self._driver_error = dialect.loaded_dbapi.Error
 
     def run(self, action: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute with ``values`` (by bind name) and commit; the first row returned, if any."""
-        return self.run_many(action, [values])[0]
+        return _run_together(self._engine, action, [(self, values)])[0]
 
-    def run_many(
-        self, action: str, batch: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...] | None]:
-        """Execute once per ``batch`` entry and commit; the first row each returned, if any.
-
-        More than one entry go in one round trip and one transaction (psycopg's pipeline, so
-        PostgreSQL only); a single one as a plain statement.
-        """
-        connection = None
-        with _storage_errors(action):
-            try:
-                # Unlike Connection, the pool hands on a failed connect's driver error unwrapped.
-                connection = self._engine.raw_connection()
-                cursor = connection.cursor()
-                try:
-                    if len(batch) == 1:
-                        cursor.execute(self._sql, self._params(batch[0]))
-                        return [cursor.fetchone() if cursor.description else None]
-                    cursor.executemany(
-                        self._sql, [self._params(values) for values in batch], returning=True
-                    )
-                    rows = []
-                    while True:
-                        rows.append(cursor.fetchone() if cursor.description else None)
-                        if not cursor.nextset():
-                            return rows
-                finally:
-                    cursor.close()
-            except self._driver_error as error:
-                if connection is not None:
-                    self._invalidate_if_disconnected(connection, error)
-                # SQLAlchemy's own wrapper (IntegrityError, OperationalError, ...), as Connection
-                # would raise it, without the statement or its parameters: _storage_errors decides.
-                raise DBAPIError.instance(None, None, error, self._driver_error) from error
-            finally:
-                if connection is not None:
-                    connection.close()  # back to the pool, or away if invalidated
-
-    def _params(self, values: Mapping[str, Any]) -> Mapping[str, Any] | list[Any]:
+    def params(self, values: Mapping[str, Any]) -> Mapping[str, Any] | list[Any]:
+        """``values`` (by bind name) as the driver takes them for this statement."""
         processed = {
             name: processor(value) if (processor := self._processors.get(name)) else value
             for name, value in values.items()
         }
         return processed if self._positions is None else [processed[n] for n in self._positions]
 
-    def _invalidate_if_disconnected(self, connection: Any, error: Exception) -> None:
-        dbapi_connection = connection.dbapi_connection
-        if self._engine.dialect.is_disconnect(error, dbapi_connection, None):
-            connection.invalidate(error)
+
+def _run_together(
+    engine: Engine, action: str, entries: Sequence[tuple[_DriverStatement, Mapping[str, Any]]]
+) -> list[tuple[Any, ...] | None]:
+    """Execute each entry's statement with its values and commit; the first row each returned.
+
+    More than one entry go in one round trip and one transaction: a psycopg pipeline, whose one
+    Sync at the end makes its statements one implicit transaction, committed or failed as a whole
+    (so PostgreSQL only); a single entry as a plain statement.
+    """
+    driver_error = engine.dialect.loaded_dbapi.Error
+    connection = None
+    with _storage_errors(action):
+        try:
+            # Unlike Connection, the pool hands on a failed connect's driver error unwrapped.
+            connection = engine.raw_connection()
+            if len(entries) == 1:
+                statement, values = entries[0]
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(statement.sql, statement.params(values))
+                    return [cursor.fetchone() if cursor.description else None]
+                finally:
+                    cursor.close()
+            driver = connection.dbapi_connection
+            cursors = []
+            try:
+                with driver.pipeline():
+                    for statement, values in entries:
+                        cursors.append(cursor := driver.cursor())
+                        cursor.execute(statement.sql, statement.params(values))
+                return [cursor.fetchone() if cursor.description else None for cursor in cursors]
+            finally:
+                for cursor in cursors:
+                    cursor.close()
+        except driver_error as error:
+            if connection is not None and engine.dialect.is_disconnect(
+                error, connection.dbapi_connection, None
+            ):
+                connection.invalidate(error)
+            # SQLAlchemy's own wrapper (IntegrityError, OperationalError, ...), as Connection
+            # would raise it, without the statement or its parameters: _storage_errors decides.
+            raise DBAPIError.instance(None, None, error, driver_error) from error
+        finally:
+            if connection is not None:
+                connection.close()  # back to the pool, or away if invalidated
 
 
-class _Batched:
-    """``statement`` for one request's values; on PostgreSQL, batched with the worker's others.
+class _Write(NamedTuple):
+    statement: _DriverStatement
+    action: str
+    values: Mapping[str, Any]
+
+
+class _Writes:
+    """The sign-up's writes, inserts and settlements alike; on PostgreSQL, batched together.
 
     Under load the sign-up's two writes dominate the database's work and a good part of the
-    worker's: batched (app/batching.py), each batch is one round trip, one pool checkout and one
-    commit. A batch that breaks a constraint is run again item by item, so only the request whose
-    row broke it gets the error; one the database cannot take fails every request in it at once.
-    A request waits for the batch ahead of its own as long as it would for a pooled connection.
+    worker's: batched across a worker's requests (app/batching.py), whatever writes are waiting,
+    the records of new sign-ups and the outcomes of earlier ones, go as one round trip, one pool
+    checkout and one commit. A batch that breaks a constraint is run again write by write, so only
+    the request whose row broke it gets the error; one the database cannot take fails every
+    request in it at once. A request waits for the batch ahead of its own as long as it would for
+    a pooled connection.
     """
 
-    def __init__(self, engine: Engine, statement: _DriverStatement, action: str) -> None:
-        self._statement = statement
-        self._action = action
-        self._run_one = partial(statement.run, action)
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self.batcher = (
             Batcher(self._run_batch, self._run_one, CONNECT_TIMEOUT_SECONDS)
             if engine.dialect.name == "postgresql"
             else None
         )
 
-    def __call__(self, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def __call__(
+        self, statement: _DriverStatement, action: str, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        write = _Write(statement, action, values)
         if self.batcher is None:
-            return self._run_one(values)
+            return self._run_one(write)
         try:
-            return self.batcher.submit(values)
+            return self.batcher.submit(write)
         except TimeoutError:
-            logger.warning("Database %s failed: the batch before it did not finish", self._action)
+            logger.warning("Database %s failed: the batch before it did not finish", action)
             raise errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) from None
 
-    def _run_batch(self, batch: Sequence[Mapping[str, Any]]) -> Sequence[Any]:
+    @staticmethod
+    def _run_one(write: _Write) -> tuple[Any, ...] | None:
+        return write.statement.run(write.action, write.values)
+
+    def _run_batch(self, batch: Sequence[_Write]) -> Sequence[Any]:
+        action = " and ".join(dict.fromkeys(write.action for write in batch))
         try:
-            return self._statement.run_many(self._action, batch)
+            return _run_together(
+                self._engine, action, [(write.statement, write.values) for write in batch]
+            )
         except errors.StorageUnavailable:
             return [
                 errors.StorageUnavailable(retry_after=STORAGE_RETRY_AFTER_SECONDS) for _ in batch
@@ -324,21 +343,21 @@ class SignupRecords(_Store):
             update(SignupRecord).where(SignupRecord.id == bindparam("record_id")),
             _SETTLEMENT_COLUMNS,
         )
-        self._inserts = _Batched(engine, self._insert, "insert of a signup record")
-        self._settlements = _Batched(engine, self._settle, "update of a signup record")
+        self._writes = _Writes(engine)
 
     def add(self, row: Mapping[str, Any]) -> int:
         """Insert one record; ``row`` maps column names to values, the ones left out are NULL."""
         unknown = row.keys() - set(_RECORD_COLUMNS)
         if unknown:
             raise ValueError(f"not columns of a signup record: {sorted(unknown)}")
-        inserted = self._inserts({**_EMPTY_RECORD, **row})
+        inserted = self._writes(self._insert, "insert of a signup record", {**_EMPTY_RECORD, **row})
         assert inserted is not None  # INSERT ... RETURNING id
         return inserted[0]
 
     def settle(self, record_id: int, settlement: Settlement) -> None:
         """Record what Cognito answered to the attempt ``record_id``."""
-        self._settlements({"record_id": record_id, **vars(settlement)})
+        values = {"record_id": record_id, **vars(settlement)}
+        self._writes(self._settle, "update of a signup record", values)
 
     def mark_confirmed(self, record_id: int, when: datetime) -> None:
         with self._session("confirmation of a signup record") as session:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from sqlalchemy import create_engine
@@ -179,30 +180,37 @@ def row(**overrides: object) -> dict[str, object]:
     }
 
 
-def insert_while_locked(
-    url: str, records: SignupRecords, rows: Sequence[dict[str, object]]
-) -> list[object]:
-    """Insert ``rows`` from a thread each while the table is locked; each thread's answer."""
-    answers: list[object] = [None] * len(rows)
+def write_while_locked(url: str, records: SignupRecords, writes: Sequence[Callable[[], object]]):
+    """Run ``writes`` from a thread each while the table is locked; each thread's answer.
 
-    def add(index: int) -> None:
+    The first waits on the lock; the rest queue behind it, to go as one batch once it is free.
+    """
+    answers: list[object] = [None] * len(writes)
+
+    def run(index: int) -> None:
         try:
-            answers[index] = records.add(rows[index])
+            answers[index] = writes[index]()
         except Exception as error:  # the answer under test
             answers[index] = error
 
-    threads = [threading.Thread(target=add, args=(index,)) for index in range(len(rows))]
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(writes))]
     with databases.engine_for(url) as engine, engine.connect() as locker:
         locker.exec_driver_sql("LOCK TABLE signup_records IN ACCESS EXCLUSIVE MODE")
         threads[0].start()
         wait_until(lambda: databases.backends_of(url, waiting_for_lock=True))
         for thread in threads[1:]:
             thread.start()
-        wait_until(lambda: records._inserts.batcher.waiting == len(rows) - 1)
+        wait_until(lambda: records._writes.batcher.waiting == len(writes) - 1)
         locker.rollback()
     for thread in threads:
         thread.join(10)
     return answers
+
+
+def insert_while_locked(
+    url: str, records: SignupRecords, rows: Sequence[dict[str, object]]
+) -> list[object]:
+    return write_while_locked(url, records, [partial(records.add, values) for values in rows])
 
 
 @pytest.mark.postgres
@@ -247,6 +255,32 @@ def test_settlements_written_together_each_reach_their_own_row(postgres_database
     assert [(kept[i]["outcome"], kept[i]["user_sub"]) for i in ids] == [
         ("created", f"s{n}") for n in range(5)
     ]
+
+
+@pytest.mark.postgres
+def test_new_records_and_outcomes_waiting_together_share_one_transaction(
+    postgres_database_url, records
+):
+    earlier = [records.add(row()) for _ in range(2)]
+    writes = [
+        partial(records.add, row()),  # waits on the lock, alone
+        partial(records.settle, earlier[0], Settlement("created", "sub-0")),
+        partial(records.add, row()),
+        partial(records.settle, earlier[1], Settlement("failed", error_code="x")),
+    ]
+
+    answers = write_while_locked(postgres_database_url, records, writes)
+
+    with databases.engine_for(postgres_database_url) as engine, engine.connect() as reader:
+        by_id = dict(reader.exec_driver_sql("SELECT id, xmin::text FROM signup_records").all())
+    together = {by_id[earlier[0]], by_id[answers[2]], by_id[earlier[1]]}
+    assert len(together) == 1  # two outcomes and a new record, one commit
+    assert by_id[answers[0]] not in together
+    kept = {
+        record["id"]: record for record in databases.rows(postgres_database_url, "signup_records")
+    }
+    assert (kept[earlier[0]]["outcome"], kept[earlier[0]]["user_sub"]) == ("created", "sub-0")
+    assert (kept[earlier[1]]["outcome"], kept[earlier[1]]["error_code"]) == ("failed", "x")
 
 
 @pytest.mark.postgres
