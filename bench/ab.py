@@ -4,7 +4,8 @@ A and B are checkouts of this repository (``git worktree add /tmp/before <commit
 with its own code and this checkout's .venv unless it has one of its own. Each is served as
 `make bench` serves the service (bench/run.py: same stand-in, a fresh database, the same
 production settings), a freshly started server per block, alone on the machine, in turns
-A B B A A B ...; a block's figures are printed as it ends, then each version's totals and B/A.
+A B B A A B ... (bench/run.py's ``measure_in_turn``); then each block's figures, each
+version's totals and B/A.
 ``--env-a``/``--env-b`` add settings to one side (``--env-b WEB_CONCURRENCY=3``), so the same
 checkout can be measured against itself with one setting changed.
 """
@@ -12,12 +13,8 @@ checkout can be measured against itself with one setting changed.
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -27,18 +24,13 @@ sys.path.insert(0, str(ROOT))
 from bench import run
 
 
-@contextmanager
-def serve(checkout: Path, env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
+def gunicorn(checkout: Path) -> list[str]:
     own = checkout / ".venv" / "bin" / "gunicorn"
-    gunicorn = own if own.exists() else run.BIN / "gunicorn"
-    args = [str(gunicorn), "--config", "python:app.gunicorn_conf"]
-    child = subprocess.Popen(args, cwd=checkout, env=env, stdout=subprocess.DEVNULL)
-    try:
-        run.wait_for(f"http://127.0.0.1:{port}/healthz", child)
-        yield child
-    finally:
-        child.send_signal(signal.SIGTERM)
-        child.wait(timeout=30)
+    return [
+        str(own if own.exists() else run.BIN / "gunicorn"),
+        "--config",
+        "python:app.gunicorn_conf",
+    ]
 
 
 def settings(pairs: list[str]) -> dict[str, str]:
@@ -67,31 +59,27 @@ def main() -> None:
             for name, checkout, extra in (("A", args.a, args.env_a), ("B", args.b, args.env_b)):
                 port = run.free_port()
                 env = {**run.service_env(base, url), "PORT": str(port), **settings(extra)}
-                start = partial(serve, checkout.resolve(), env, port)
+                health = f"http://127.0.0.1:{port}/healthz"
+                where = checkout.resolve()
+                start = partial(run.process, gunicorn(where), env, health, where)
                 versions.append(run.Target(name, port, start))
-            for turn in range(args.blocks):
-                for version in versions if turn % 2 == 0 else versions[::-1]:
-                    version.block(args.connections, args.seconds / args.blocks)
-                    block = version.blocks[-1]
-                    print(
-                        f"{version.name}: {block.requests / block.seconds:.0f}/s "
-                        f"p50 {block.p50_ms:.0f} ms p99 {block.p99_ms:.0f} ms "
-                        f"errors {block.errors} "
-                        f"worker CPU {block.cores * block.seconds * 1000 / block.requests:.2f} ms"
-                        " per sign-up",
-                        flush=True,
-                    )
-            totals = []
-            for version in versions:
-                figures = version.figures("ab")
-                spent = sum(b.cores * b.seconds for b in version.blocks) * 1000
-                print(
-                    f"== {version.name}: {figures.rps:.0f}/s, median block's p99 "
-                    f"{figures.p99_ms:.0f} ms, errors {figures.errors}, worker CPU "
-                    f"{spent / figures.requests:.2f} ms per sign-up"
-                )
-                totals.append(figures.rps)
-            print(f"B/A throughput: {totals[1] / totals[0]:.3f}")
+            figures = run.measure_in_turn(
+                "ab", versions, args.connections, args.seconds, args.blocks
+            )
+    for version, totals in zip(versions, figures, strict=True):
+        for block in version.blocks:
+            print(
+                f"{version.name}: {block.requests / block.seconds:.0f}/s "
+                f"p50 {block.p50_ms:.0f} ms p99 {block.p99_ms:.0f} ms errors {block.errors} "
+                f"worker CPU {block.cores * block.seconds * 1000 / block.requests:.2f} ms"
+                " per sign-up"
+            )
+        spent = sum(b.cores * b.seconds for b in version.blocks) * 1000
+        print(
+            f"== {version.name}: {totals.rps:.0f}/s, median block's p99 {totals.p99_ms:.0f} ms, "
+            f"errors {totals.errors}, worker CPU {spent / totals.requests:.2f} ms per sign-up"
+        )
+    print(f"B/A throughput: {figures[1].rps / figures[0].rps:.3f}")
 
 
 if __name__ == "__main__":

@@ -75,8 +75,10 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], url: str | None) -> Iterator[subprocess.Popen]:
-    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+def process(
+    args: list[str], env: dict[str, str], url: str | None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     try:
         if url:
             wait_for(url, child)
