@@ -1,0 +1,151 @@
+"""Instructions a worker executes per sign-up, counted by callgrind: `bench/instructions.py A B`.
+
+Requests per second on this machine drift by 10-20% within minutes, so a change worth 2% of a
+worker's CPU is lost in the noise of any timed run, in turns or not. callgrind counts the
+instructions the worker executes instead: the same code, driven the same way, gives the same count
+within a few tenths of a percent, whatever else the machine is doing.
+
+Each checkout (A, B, ...: `git worktree add /tmp/before <commit>`) is served as `make bench` serves
+the service (bench/run.py: the stand-in with no added latency, a fresh PostgreSQL database, the
+same production settings) but with one worker, run under callgrind with counting off; after a
+warm-up, counting is switched on for ``--sign-ups`` sign-ups over ``--connections`` keep-alive
+connections, then off. Prints instructions per sign-up for each, and each against the first.
+What it leaves out: the kernel's side of each system call, and the worker's waits; and valgrind
+runs the worker some 25 times slower, so a worker batches its writes differently than at full
+speed. Needs valgrind (`apt-get install valgrind`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import run
+from bench.ab import gunicorn
+
+WARM_UP = 64
+
+
+async def _sign_ups(port: int, count: int, connections: int) -> None:
+    """``count`` sign-ups, ``connections`` at a time; any answer but a 201 stops the run."""
+
+    async def connection(share: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for _ in range(share):
+                body = json.dumps(
+                    {"email": f"i{uuid.uuid4().hex}@example.com", "password": "Correct-h0rse"}
+                ).encode()
+                writer.write(
+                    b"POST /register HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head.split(b"\r\n", 1)[0]
+                if not status.startswith(b"HTTP/1.1 201"):
+                    raise SystemExit(f"a sign-up was answered {status!r}")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+        finally:
+            writer.close()
+
+    shares = [count // connections + (i < count % connections) for i in range(connections)]
+    await asyncio.gather(*(connection(share) for share in shares))
+
+
+@contextmanager
+def _under_valgrind(
+    args: list[str], env: dict[str, str], health: str, cwd: Path, log: Path
+) -> Iterator[None]:
+    """The server, stopped at the end and waited for: callgrind writes its counts as it exits."""
+    with log.open("w") as stderr:
+        server = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            run.wait_for(health, server)
+            yield
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=600)
+
+
+def _callgrind(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def instructions_per_sign_up(checkout: Path, sign_ups: int, connections: int) -> float:
+    standin_port, port = run.free_port(), run.free_port()
+    base = run.standin_environment(standin_port)
+    standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as out:
+        with run.process([*standin, "--latency-ms", "0"], base, None):
+            time.sleep(0.5)
+            with run.database(base) as url:
+                env = {**run.service_env(base, url), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+                server = [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--trace-children=yes",  # the worker is a fork of gunicorn's master
+                    "--instr-atstart=no",
+                    f"--callgrind-out-file={out}/callgrind.%p",
+                    *gunicorn(checkout),
+                    "--timeout",
+                    "600",
+                ]
+                health = f"http://127.0.0.1:{port}/healthz"
+                with _under_valgrind(server, env, health, checkout, Path(out) / "valgrind.log"):
+                    asyncio.run(_sign_ups(port, WARM_UP, connections))
+                    _callgrind("--instr=on")
+                    asyncio.run(_sign_ups(port, sign_ups, connections))
+                    _callgrind("--instr=off")
+        # The master counted nothing it did itself; the worker's file holds the sign-ups.
+        counted = [_total(path) for path in Path(out).glob("callgrind.*")]
+    return max(counted) / sign_ups
+
+
+def _total(path: Path) -> int:
+    """The instructions counted in one process (its "totals:" line; "summary:" can be 0)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("checkouts", type=Path, nargs="+")
+    parser.add_argument("--sign-ups", type=int, default=400)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    first = None
+    for checkout in args.checkouts:
+        counted = instructions_per_sign_up(checkout.resolve(), args.sign_ups, args.connections)
+        first = first or counted
+        print(
+            f"{checkout}: {counted / 1e6:.3f} M instructions per sign-up "
+            f"({counted / first:.3f}x the first)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
