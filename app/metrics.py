@@ -11,6 +11,7 @@ data and no unbounded series.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 
@@ -80,9 +81,15 @@ def field_label(field: str) -> str:
     return top if top in KNOWN_FIELDS else OTHER
 
 
+# Each labelled series looked up once per process: ``labels()`` takes a lock and builds a key on
+# every call, twice per sign-up. The label sets are closed (see above), so neither cache grows.
+_cognito_calls = functools.cache(COGNITO_CALLS.labels)
+_signup_requests = functools.cache(SIGNUP_REQUESTS.labels)
+
+
 def observe_cognito_call(operation: str, error_code: str, seconds: float) -> None:
     """Called by the Cognito gateway for every call it makes, failed or not."""
-    COGNITO_CALLS.labels(operation, error_code).observe(seconds)
+    _cognito_calls(operation, error_code).observe(seconds)
 
 
 def count_rate_limit_refusal(limit: str) -> None:
@@ -124,7 +131,7 @@ def record_request(response: Response) -> Response:
     error = errors.current_error()
     step = STEPS.get(request.endpoint or "")
     if step is not None and request.method == "POST":
-        SIGNUP_REQUESTS.labels(step, outcome_of(response, error)).inc()
+        _signup_requests(step, outcome_of(response, error)).inc()
     if isinstance(error, errors.InvalidFields):
         count_validation_failures(error.fields)
     limit = rate_limit_label(error)
