@@ -82,7 +82,8 @@ def field_label(field: str) -> str:
 
 
 # Each labelled series looked up once per process: ``labels()`` takes a lock and builds a key on
-# every call, twice per sign-up. The label sets are closed (see above), so neither cache grows.
+# every call, twice per sign-up. The label sets are closed (see above): a cache holds no more
+# entries than the series Prometheus keeps anyway.
 _cognito_calls = functools.cache(COGNITO_CALLS.labels)
 _signup_requests = functools.cache(SIGNUP_REQUESTS.labels)
 
