@@ -1,5 +1,8 @@
 """Instructions a worker executes per sign-up, counted by callgrind: `bench/instructions.py A B`.
 
+`--naive` adds the naive proxy (bench/naive_proxy.py under gunicorn's defaults, as `make bench`
+serves it) after the checkouts.
+
 Requests per second on this machine drift by 10-20% within minutes, so a change worth 2% of a
 worker's CPU is lost in the noise of any timed run, in turns or not. callgrind counts the
 instructions the worker executes instead: the same code, driven the same way, gives the same count
@@ -41,7 +44,11 @@ WARM_UP = 64
 
 
 async def _sign_ups(port: int, count: int, connections: int) -> None:
-    """``count`` sign-ups, ``connections`` at a time; any answer but a 201 stops the run."""
+    """``count`` sign-ups, ``connections`` at a time; any answer but a 201 stops the run.
+
+    Connections are kept open, and opened again where the server closes them after each answer
+    (the naive proxy's sync worker does).
+    """
 
     async def connection(share: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -55,15 +62,14 @@ async def _sign_ups(port: int, count: int, connections: int) -> None:
                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
                 )
                 head = await reader.readuntil(b"\r\n\r\n")
-                status = head.split(b"\r\n", 1)[0]
-                if not status.startswith(b"HTTP/1.1 201"):
+                status, *lines = head.lower().split(b"\r\n")
+                if not status.startswith(b"http/1.1 201"):
                     raise SystemExit(f"a sign-up was answered {status!r}")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
+                headers = dict(line.split(b": ", 1) for line in lines if line)
+                await reader.readexactly(int(headers[b"content-length"]))
+                if headers.get(b"connection") == b"close":
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
         finally:
             writer.close()
 
@@ -90,7 +96,8 @@ def _callgrind(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def instructions_per_sign_up(checkout: Path, sign_ups: int, connections: int) -> float:
+def instructions_per_sign_up(checkout: Path | None, sign_ups: int, connections: int) -> float:
+    """The service from ``checkout``, or with None the naive proxy (bench/naive_proxy.py)."""
     standin_port, port = run.free_port(), run.free_port()
     base = run.standin_environment(standin_port)
     standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
@@ -98,19 +105,25 @@ def instructions_per_sign_up(checkout: Path, sign_ups: int, connections: int) ->
         with run.process([*standin, "--latency-ms", "0"], base, None):
             time.sleep(0.5)
             with run.database(base) as url:
-                env = {**run.service_env(base, url), "PORT": str(port), "WEB_CONCURRENCY": "1"}
-                server = [
+                if checkout is None:  # as bench/run.py serves it: gunicorn's defaults
+                    env, cwd, health = base, ROOT, f"http://127.0.0.1:{port}/"
+                    server = [str(run.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}"]
+                    server += ["bench.naive_proxy:app"]
+                else:
+                    env = {**run.service_env(base, url), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+                    cwd, health = checkout, f"http://127.0.0.1:{port}/healthz"
+                    server = gunicorn(checkout)
+                counting = [
                     "valgrind",
                     "--tool=callgrind",
                     "--trace-children=yes",  # the worker is a fork of gunicorn's master
                     "--instr-atstart=no",
                     f"--callgrind-out-file={out}/callgrind.%p",
-                    *gunicorn(checkout),
+                    *server,
                     "--timeout",
                     "600",
                 ]
-                health = f"http://127.0.0.1:{port}/healthz"
-                with _under_valgrind(server, env, health, checkout, Path(out) / "valgrind.log"):
+                with _under_valgrind(counting, env, health, cwd, Path(out) / "valgrind.log"):
                     asyncio.run(_sign_ups(port, WARM_UP, connections))
                     _callgrind("--instr=on")
                     asyncio.run(_sign_ups(port, sign_ups, connections))
@@ -130,18 +143,21 @@ def _total(path: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("checkouts", type=Path, nargs="+")
+    parser.add_argument("checkouts", type=Path, nargs="*")
+    parser.add_argument("--naive", action="store_true", help="the naive proxy too, last")
     parser.add_argument("--sign-ups", type=int, default=400)
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    targets = [*args.checkouts, *([None] if args.naive else [])]
     first = None
-    for checkout in args.checkouts:
-        counted = instructions_per_sign_up(checkout.resolve(), args.sign_ups, args.connections)
+    for target in targets:
+        checkout = target.resolve() if target else None
+        counted = instructions_per_sign_up(checkout, args.sign_ups, args.connections)
         first = first or counted
         print(
-            f"{checkout}: {counted / 1e6:.3f} M instructions per sign-up "
+            f"{target or 'naive proxy'}: {counted / 1e6:.3f} M instructions per sign-up "
             f"({counted / first:.3f}x the first)",
             flush=True,
         )
