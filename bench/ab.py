@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -22,15 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import run
-
-
-def gunicorn(checkout: Path) -> list[str]:
-    own = checkout / ".venv" / "bin" / "gunicorn"
-    return [
-        str(own if own.exists() else run.BIN / "gunicorn"),
-        "--config",
-        "python:app.gunicorn_conf",
-    ]
 
 
 def settings(pairs: list[str]) -> dict[str, str]:
@@ -49,23 +39,16 @@ def main() -> None:
     parser.add_argument("--env-b", action="append", default=[])
     args = parser.parse_args()
 
-    standin_port = run.free_port()
-    base = run.standin_environment(standin_port)
-    standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
-    with run.process([*standin, "--latency-ms", str(args.latency_ms)], base, None):
-        time.sleep(0.5)
-        with run.database(base) as url:
-            versions = []
-            for name, checkout, extra in (("A", args.a, args.env_a), ("B", args.b, args.env_b)):
-                port = run.free_port()
-                env = {**run.service_env(base, url), "PORT": str(port), **settings(extra)}
-                health = f"http://127.0.0.1:{port}/healthz"
-                where = checkout.resolve()
-                start = partial(run.process, gunicorn(where), env, health, where)
-                versions.append(run.Target(name, port, start))
-            figures = run.measure_in_turn(
-                "ab", versions, args.connections, args.seconds, args.blocks
-            )
+    with run.standin(args.latency_ms) as base, run.database(base) as url:
+        versions = []
+        for name, checkout, extra in (("A", args.a, args.env_a), ("B", args.b, args.env_b)):
+            port = run.free_port()
+            env = {**run.service_env(base, url), "PORT": str(port), **settings(extra)}
+            health = f"http://127.0.0.1:{port}/healthz"
+            where = checkout.resolve()
+            start = partial(run.process, run.service_command(where), env, health, where)
+            versions.append(run.Target(name, port, start))
+        figures = run.measure_in_turn("ab", versions, args.connections, args.seconds, args.blocks)
     for version, totals in zip(versions, figures, strict=True):
         for block in version.blocks:
             print(

@@ -56,11 +56,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=150, help="sign-ups per block")
     args = parser.parse_args()
 
-    port = run.free_port()
-    base = run.standin_environment(port)
-    standin = [sys.executable, "bench/standin.py", "--port", str(port)]
-    with run.process(standin, base, None), run.database(base) as url:
-        time.sleep(0.5)
+    with run.standin(0) as base, run.database(base) as url:
         os.environ.clear()
         os.environ.update(run.service_env(base, url))
         from app import create_app

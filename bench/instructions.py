@@ -22,56 +22,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import run
-from bench.ab import gunicorn
+from bench import loadgen, run
 
 WARM_UP = 64
 
 
 async def _sign_ups(port: int, count: int, connections: int) -> None:
-    """``count`` sign-ups, ``connections`` at a time; any answer but a 201 stops the run.
-
-    Connections are kept open, and opened again where the server closes them after each answer
-    (the naive proxy's sync worker does).
-    """
+    """``count`` sign-ups, ``connections`` at a time; any answer but a 201 stops the run."""
 
     async def connection(share: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sign_ups = loadgen.SignUps("127.0.0.1", port)
         try:
             for _ in range(share):
-                body = json.dumps(
-                    {"email": f"i{uuid.uuid4().hex}@example.com", "password": "Correct-h0rse"}
-                ).encode()
-                writer.write(
-                    b"POST /register HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-                )
-                head = await reader.readuntil(b"\r\n\r\n")
-                status, *lines = head.lower().split(b"\r\n")
-                if not status.startswith(b"http/1.1 201"):
+                status = await sign_ups.post(f"i{uuid.uuid4().hex}@example.com")
+                if not status.startswith(b"HTTP/1.1 201"):
                     raise SystemExit(f"a sign-up was answered {status!r}")
-                headers = dict(line.split(b": ", 1) for line in lines if line)
-                await reader.readexactly(int(headers[b"content-length"]))
-                if headers.get(b"connection") == b"close":
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
         finally:
-            writer.close()
+            sign_ups.close()
 
     shares = [count // connections + (i < count % connections) for i in range(connections)]
     await asyncio.gather(*(connection(share) for share in shares))
@@ -98,39 +78,35 @@ def _callgrind(*args: str) -> None:
 
 def instructions_per_sign_up(checkout: Path | None, sign_ups: int, connections: int) -> float:
     """The service from ``checkout``, or with None the naive proxy (bench/naive_proxy.py)."""
-    standin_port, port = run.free_port(), run.free_port()
-    base = run.standin_environment(standin_port)
-    standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
-    with tempfile.TemporaryDirectory(prefix="callgrind-") as out:
-        with run.process([*standin, "--latency-ms", "0"], base, None):
-            time.sleep(0.5)
-            with run.database(base) as url:
-                if checkout is None:  # as bench/run.py serves it: gunicorn's defaults
-                    env, cwd, health = base, ROOT, f"http://127.0.0.1:{port}/"
-                    server = [str(run.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}"]
-                    server += ["bench.naive_proxy:app"]
-                else:
-                    env = {**run.service_env(base, url), "PORT": str(port), "WEB_CONCURRENCY": "1"}
-                    cwd, health = checkout, f"http://127.0.0.1:{port}/healthz"
-                    server = gunicorn(checkout)
-                counting = [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--trace-children=yes",  # the worker is a fork of gunicorn's master
-                    "--instr-atstart=no",
-                    f"--callgrind-out-file={out}/callgrind.%p",
-                    *server,
-                    "--timeout",
-                    "600",
-                ]
-                with _under_valgrind(counting, env, health, cwd, Path(out) / "valgrind.log"):
-                    asyncio.run(_sign_ups(port, WARM_UP, connections))
-                    _callgrind("--instr=on")
-                    asyncio.run(_sign_ups(port, sign_ups, connections))
-                    _callgrind("--instr=off")
+    port = run.free_port()
+    with ExitStack() as stack:
+        base = stack.enter_context(run.standin(0))
+        if checkout is None:  # as bench/run.py serves it: gunicorn's defaults, no database
+            env, cwd, health = base, ROOT, f"http://127.0.0.1:{port}/"
+            server = run.naive_command(port)
+        else:
+            url = stack.enter_context(run.database(base))
+            env = {**run.service_env(base, url), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+            cwd, health = checkout, f"http://127.0.0.1:{port}/healthz"
+            server = run.service_command(checkout)
+        out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callgrind-")))
+        counting = [
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=yes",  # the worker is a fork of gunicorn's master
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}/callgrind.%p",
+            *server,
+            "--timeout",
+            "600",
+        ]
+        with _under_valgrind(counting, env, health, cwd, out / "valgrind.log"):
+            asyncio.run(_sign_ups(port, WARM_UP, connections))
+            _callgrind("--instr=on")
+            asyncio.run(_sign_ups(port, sign_ups, connections))
+            _callgrind("--instr=off")
         # The master counted nothing it did itself; the worker's file holds the sign-ups.
-        counted = [_total(path) for path in Path(out).glob("callgrind.*")]
-    return max(counted) / sign_ups
+        return max(_total(path) for path in out.glob("callgrind.*")) / sign_ups
 
 
 def _total(path: Path) -> int:

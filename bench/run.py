@@ -262,26 +262,44 @@ def standin_environment(port: int) -> dict[str, str]:
     return base
 
 
+def service_command(checkout: Path = ROOT) -> list[str]:
+    """gunicorn as `make run` starts it, with ``checkout``'s .venv if it has one, else ours."""
+    own = checkout / ".venv" / "bin" / "gunicorn"
+    return [str(own if own.exists() else BIN / "gunicorn"), "--config", "python:app.gunicorn_conf"]
+
+
+def naive_command(port: int) -> list[str]:
+    """The naive proxy under gunicorn's defaults (one sync worker)."""
+    return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "bench.naive_proxy:app"]
+
+
+@contextmanager
+def standin(latency_ms: float) -> Iterator[dict[str, str]]:
+    """The Cognito stand-in with ``latency_ms`` added; yields an environment pointing at it."""
+    port = free_port()
+    base = standin_environment(port)
+    command = [sys.executable, "bench/standin.py", "--port", str(port)]
+    with process([*command, "--latency-ms", str(latency_ms)], base, None):
+        time.sleep(0.5)
+        yield base
+
+
 def scenario_figures(
     name: str, latency_ms: float, connections: int, seconds: float, cores: str | None, blocks: int
 ) -> list[Figures]:
     """The service and (unless pinned to ``cores``) the naive proxy, in turns."""
-    standin_port, service_port, naive_port = free_port(), free_port(), free_port()
-    base = standin_environment(standin_port)
+    service_port, naive_port = free_port(), free_port()
     pin = ["taskset", "-c", cores] if cores else []
-    standin = [sys.executable, "bench/standin.py", "--port", str(standin_port)]
-    gunicorn = [*pin, str(BIN / "gunicorn"), "--config", "python:app.gunicorn_conf"]
-    naive = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{naive_port}", "bench.naive_proxy:app"]
-    with process([*standin, "--latency-ms", str(latency_ms)], base, None):
-        time.sleep(0.5)
-        with database(base) as url:
-            env = {**service_env(base, url), "PORT": str(service_port)}
-            health = f"http://127.0.0.1:{service_port}/healthz"
-            targets = [Target("service", service_port, lambda: process(gunicorn, env, health))]
-            if cores is None:
-                proxy = f"http://127.0.0.1:{naive_port}/"
-                targets.append(Target("naive", naive_port, lambda: process(naive, base, proxy)))
-            return measure_in_turn(name, targets, connections, seconds, blocks)
+    gunicorn = [*pin, *service_command()]
+    naive = naive_command(naive_port)
+    with standin(latency_ms) as base, database(base) as url:
+        env = {**service_env(base, url), "PORT": str(service_port)}
+        health = f"http://127.0.0.1:{service_port}/healthz"
+        targets = [Target("service", service_port, lambda: process(gunicorn, env, health))]
+        if cores is None:
+            proxy = f"http://127.0.0.1:{naive_port}/"
+            targets.append(Target("naive", naive_port, lambda: process(naive, base, proxy)))
+        return measure_in_turn(name, targets, connections, seconds, blocks)
 
 
 def report(figures: list[Figures]) -> str:
