@@ -146,7 +146,10 @@ def backends_of(url: str, *, waiting_for_lock: bool = False) -> list[int]:
 
 
 def terminate(pids: list[int]) -> None:
-    """End those server processes, as an administrator or a restart would."""
+    """End those server processes, as an administrator or a restart would, and return once they
+    have exited: by then each has sent its connection's goodbye and closed it. Without the wait,
+    a test could use a connection whose process had been signalled but not yet ended."""
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         for pid in pids:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            ended = admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone()
+            assert ended == (True,), f"server process {pid} did not end within 5 s"
