@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,21 +53,6 @@ async def _sign_ups(port: int, count: int, connections: int) -> None:
 
     shares = [count // connections + (i < count % connections) for i in range(connections)]
     await asyncio.gather(*(connection(share) for share in shares))
-
-
-@contextmanager
-def _under_valgrind(
-    args: list[str], env: dict[str, str], health: str, cwd: Path, log: Path
-) -> Iterator[None]:
-    """The server, stopped at the end and waited for: callgrind writes its counts as it exits."""
-    with log.open("w") as stderr:
-        server = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        try:
-            run.wait_for(health, server)
-            yield
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=600)
 
 
 def _callgrind(*args: str) -> None:
@@ -100,7 +83,9 @@ def instructions_per_sign_up(checkout: Path | None, sign_ups: int, connections: 
             "--timeout",
             "600",
         ]
-        with _under_valgrind(counting, env, health, cwd, out / "valgrind.log"):
+        log = stack.enter_context((out / "valgrind.log").open("w"))
+        # Up to 10 minutes to stop: callgrind writes its counts as the worker exits, slowly.
+        with run.process(counting, env, health, cwd, stderr=log, stop_seconds=600):
             asyncio.run(_sign_ups(port, WARM_UP, connections))
             _callgrind("--instr=on")
             asyncio.run(_sign_ups(port, sign_ups, connections))

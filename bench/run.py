@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,9 +77,16 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
 
 @contextmanager
 def process(
-    args: list[str], env: dict[str, str], url: str | None, cwd: Path = ROOT
+    args: list[str],
+    env: dict[str, str],
+    url: str | None,
+    cwd: Path = ROOT,
+    stderr: IO[str] | None = None,
+    stop_seconds: float = 30,
 ) -> Iterator[subprocess.Popen]:
-    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    """``args`` running (answering at ``url``, if given) until the block ends; then stopped with
+    SIGTERM and waited for up to ``stop_seconds`` before it is killed."""
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         if url:
             wait_for(url, child)
@@ -86,7 +94,7 @@ def process(
     finally:
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=30)
+            child.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             child.kill()
 
