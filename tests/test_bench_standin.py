@@ -1,0 +1,112 @@
+"""The benchmark's Cognito stand-in (bench/standin.py) answers SignUp as botocore expects it to."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.servers import ROOT, free_port
+
+LATENCY_SECONDS = 0.1
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[int]:
+    port = free_port()
+    latency_ms = str(LATENCY_SECONDS * 1000)
+    command = [sys.executable, "bench/standin.py", "--port", str(port), "--latency-ms", latency_ms]
+    child = subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - this interpreter, our own arguments
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert child.poll() is None, "the stand-in exited"
+                assert time.monotonic() < deadline, "the stand-in did not listen"
+                time.sleep(0.05)
+        yield port
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def client(port: int):
+    return boto3.session.Session().client(
+        "cognito-idp",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=1),
+    )
+
+
+def sign_up_request(username: str) -> bytes:
+    body = json.dumps({"ClientId": "c", "Username": username, "Password": "p"}).encode()
+    return (
+        b"POST / HTTP/1.1\r\nHost: cognito\r\n"
+        b"X-Amz-Target: AWSCognitoIdentityProviderService.SignUp\r\n"
+        b"Content-Type: application/x-amz-json-1.1\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+def read_answers(sock: socket.socket, count: int) -> list[tuple[bytes, dict]]:
+    received, answers = b"", []
+    while len(answers) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "the stand-in closed the connection"
+        received += chunk
+        while (end := received.find(b"\r\n\r\n")) >= 0:
+            head = received[:end]
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if len(received) < end + 4 + length:
+                break
+            body, received = received[end + 4 : end + 4 + length], received[end + 4 + length :]
+            answers.append((head.split(b"\r\n")[0], json.loads(body)))
+    return answers
+
+
+def test_each_sign_up_is_answered_as_cognito_would_after_the_latency(standin):
+    cognito = client(standin)
+    subs = set()
+    for number in range(2):  # the second over the first's kept-alive connection
+        started = time.monotonic()
+        answer = cognito.sign_up(ClientId="c", Username=f"u{number}@example.com", Password="p")
+        assert time.monotonic() - started >= LATENCY_SECONDS
+        assert answer["UserConfirmed"] is False
+        assert answer["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+        subs.add(answer["UserSub"])
+    assert len(subs) == 2
+
+
+def test_requests_split_across_sends_or_sent_together_are_each_answered(standin):
+    first, second, third = (sign_up_request(f"u{n}@example.com") for n in range(3))
+    with socket.create_connection(("127.0.0.1", standin), timeout=5) as sock:
+        for piece in (first[:20], first[20:-5], first[-5:]):  # head, then body, in pieces
+            sock.sendall(piece)
+            time.sleep(0.02)
+        sock.sendall(second + third)
+        answers = read_answers(sock, 3)
+
+    assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK"] * 3
+    assert len({body["UserSub"] for _, body in answers}) == 3
+
+
+def test_any_other_operation_is_refused(standin):
+    with pytest.raises(ClientError) as refused:
+        client(standin).confirm_sign_up(
+            ClientId="c", Username="u@example.com", ConfirmationCode="1"
+        )
+
+    assert refused.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
