@@ -1,6 +1,9 @@
 """The yardstick: the few lines a sign-up proxy could be, with no protections at all.
 
-Served like the service (``gunicorn bench.naive_proxy:app``) but with gunicorn's defaults.
+Served like the service (``gunicorn bench.naive_proxy:app``) but with gunicorn's defaults. `make
+bench` also serves it with the service's worker model (gevent, 2 workers, a botocore pool as large
+as a worker's connections: ``NAIVE_MAX_CONNECTIONS``) to show what the machine gives a proxy with
+nothing in it.
 """
 
 import base64
@@ -9,10 +12,15 @@ import hmac
 import os
 
 import boto3
+from botocore.config import Config
 from flask import Flask, request
 
 app = Flask(__name__)
-cognito = boto3.client("cognito-idp", region_name=os.environ["AWS_REGION"])
+cognito = boto3.client(
+    "cognito-idp",
+    region_name=os.environ["AWS_REGION"],
+    config=Config(max_pool_connections=int(os.environ.get("NAIVE_MAX_CONNECTIONS", 10))),
+)
 CLIENT_ID = os.environ["COGNITO_CLIENT_ID"]
 SECRET = os.environ["COGNITO_CLIENT_SECRET"].encode()
 

@@ -3,8 +3,10 @@
 Starts the stand-in (bench/standin.py) with an added latency, the service as `make run` serves it
 but with production settings (Redis rate-limit storage, a fresh PostgreSQL database, every
 protection on with limits set high), and the naive proxy (bench/naive_proxy.py) with gunicorn's
-defaults; drives each with wrk (or bench/loadgen.py), the two in turns where their ratio is close,
-and prints throughput, latency, errors, CPU and memory per worker, and the ratio service/naive.
+defaults, and in the slow scenario with the service's worker model too (naive-gevent: what the
+machine gives a proxy with nothing in it); drives each with wrk (or bench/loadgen.py), the two in
+turns where their ratio is close, and prints throughput, latency, errors, CPU and memory per
+worker, and the ratio service/naive.
 Results also go to bench/results/latest.json.
 """
 
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -281,6 +284,16 @@ def naive_command(port: int) -> list[str]:
     return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "bench.naive_proxy:app"]
 
 
+# The service's worker model (app/gunicorn_conf.py): what it takes to keep 200 slow calls waiting.
+GEVENT_WORKERS, GEVENT_CONNECTIONS = 2, 1000
+
+
+def naive_gevent_command(port: int) -> list[str]:
+    """The naive proxy under the service's worker model: what the machine gives a bare proxy."""
+    model = ["--worker-class", "gevent", "--workers", str(GEVENT_WORKERS)]
+    return [*naive_command(port), *model, "--worker-connections", str(GEVENT_CONNECTIONS)]
+
+
 @contextmanager
 def standin(latency_ms: float) -> Iterator[dict[str, str]]:
     """The Cognito stand-in with ``latency_ms`` added; yields an environment pointing at it."""
@@ -293,20 +306,31 @@ def standin(latency_ms: float) -> Iterator[dict[str, str]]:
 
 
 def scenario_figures(
-    name: str, latency_ms: float, connections: int, seconds: float, cores: str | None, blocks: int
+    name: str,
+    latency_ms: float,
+    connections: int,
+    seconds: float,
+    cores: str | None,
+    blocks: int,
+    ceiling: bool = False,
 ) -> list[Figures]:
-    """The service and (unless pinned to ``cores``) the naive proxy, in turns."""
-    service_port, naive_port = free_port(), free_port()
+    """The service and (unless pinned to ``cores``) the naive proxy, in turns; with ``ceiling``,
+    the naive proxy under the service's worker model too."""
+    service_port = free_port()
     pin = ["taskset", "-c", cores] if cores else []
     gunicorn = [*pin, *service_command()]
-    naive = naive_command(naive_port)
     with standin(latency_ms) as base, database(base) as url:
         env = {**service_env(base, url), "PORT": str(service_port)}
         health = f"http://127.0.0.1:{service_port}/healthz"
         targets = [Target("service", service_port, lambda: process(gunicorn, env, health))]
-        if cores is None:
-            proxy = f"http://127.0.0.1:{naive_port}/"
-            targets.append(Target("naive", naive_port, lambda: process(naive, base, proxy)))
+        naive_env = {**base, "NAIVE_MAX_CONNECTIONS": str(GEVENT_CONNECTIONS)}
+        proxies = [("naive", naive_command, base)] if cores is None else []
+        if cores is None and ceiling:
+            proxies.append(("naive-gevent", naive_gevent_command, naive_env))
+        for target, command, proxy_env in proxies:
+            port = free_port()
+            start = partial(process, command(port), proxy_env, f"http://127.0.0.1:{port}/")
+            targets.append(Target(target, port, start))
         return measure_in_turn(name, targets, connections, seconds, blocks)
 
 
@@ -334,6 +358,11 @@ def report(figures: list[Figures]) -> str:
         service, naive = by.get((scenario, "service")), by.get((scenario, "naive"))
         if service and naive and naive.rps:
             lines.append(f"{scenario}: service/naive throughput = {service.rps / naive.rps:.2f}x")
+        bare = by.get((scenario, "naive-gevent"))
+        if service and bare and bare.rps:
+            lines.append(
+                f"{scenario}: service/naive-gevent throughput = {service.rps / bare.rps:.2f}x"
+            )
     one, two = by.get(("fast-1core", "service")), by.get(("fast", "service"))
     if one and two and one.rps:
         lines.append(f"service scaling 1 -> 2 cores: {two.rps / one.rps:.2f}x")
@@ -370,7 +399,7 @@ def main() -> None:
     if "slow" in chosen:
         # One block each: the p99 target is over one whole run; the naive proxy's 6 sign-ups a
         # second are no close call.
-        figures += scenario_figures("slow-150ms", 150, 200, args.seconds, None, 1)
+        figures += scenario_figures("slow-150ms", 150, 200, args.seconds, None, 1, ceiling=True)
     if "cores" in chosen:
         figures += scenario_figures("fast-1core", 0, 32, args.seconds, "0", 1)
     text = report(figures)
