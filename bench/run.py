@@ -300,8 +300,7 @@ def standin(latency_ms: float) -> Iterator[dict[str, str]]:
     port = free_port()
     base = standin_environment(port)
     command = [sys.executable, "bench/standin.py", "--port", str(port)]
-    with process([*command, "--latency-ms", str(latency_ms)], base, None):
-        time.sleep(0.5)
+    with process([*command, "--latency-ms", str(latency_ms)], base, f"http://127.0.0.1:{port}/"):
         yield base
 
 
@@ -323,10 +322,12 @@ def scenario_figures(
         env = {**service_env(base, url), "PORT": str(service_port)}
         health = f"http://127.0.0.1:{service_port}/healthz"
         targets = [Target("service", service_port, lambda: process(gunicorn, env, health))]
-        naive_env = {**base, "NAIVE_MAX_CONNECTIONS": str(GEVENT_CONNECTIONS)}
-        proxies = [("naive", naive_command, base)] if cores is None else []
-        if cores is None and ceiling:
-            proxies.append(("naive-gevent", naive_gevent_command, naive_env))
+        proxies = []  # none beside a pinned service: its figure is for scaling only
+        if cores is None:
+            proxies.append(("naive", naive_command, base))
+            if ceiling:
+                pool = {"NAIVE_MAX_CONNECTIONS": str(GEVENT_CONNECTIONS)}
+                proxies.append(("naive-gevent", naive_gevent_command, {**base, **pool}))
         for target, command, proxy_env in proxies:
             port = free_port()
             start = partial(process, command(port), proxy_env, f"http://127.0.0.1:{port}/")

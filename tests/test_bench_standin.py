@@ -4,41 +4,25 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.servers import ROOT, free_port
+from bench import run
 
 LATENCY_SECONDS = 0.1
 
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[int]:
-    port = free_port()
-    latency_ms = str(LATENCY_SECONDS * 1000)
-    command = [sys.executable, "bench/standin.py", "--port", str(port), "--latency-ms", latency_ms]
-    child = subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - this interpreter, our own arguments
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert child.poll() is None, "the stand-in exited"
-                assert time.monotonic() < deadline, "the stand-in did not listen"
-                time.sleep(0.05)
-        yield port
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
+    """The stand-in as the bench starts it (answering already); yields its port."""
+    with run.standin(LATENCY_SECONDS * 1000) as environment:
+        yield urlsplit(environment["AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"]).port
 
 
 def client(port: int):
