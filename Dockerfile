@@ -27,4 +27,4 @@ USER signup
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
-CMD ["gunicorn", "--config", "python:app.gunicorn_conf"]
+CMD ["gunicorn", "--config", "python:app.serving.gunicorn_conf"]

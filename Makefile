@@ -22,7 +22,7 @@ setup: $(VENV)/.runtime
 # Migrations first: DATABASE_URL defaults to an SQLite file in instance/, created on demand.
 run: setup
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/gunicorn --config python:app.gunicorn_conf
+	$(BIN)/gunicorn --config python:app.serving.gunicorn_conf
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

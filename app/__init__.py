@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 
@@ -15,35 +14,16 @@ from app.config import Settings
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class SignupApp(Flask):
-    """Flask, asking once per function whether it is a coroutine function.
-
-    Flask asks on every request, for every view and request hook it calls (``ensure_sync``,
-    fourteen times per sign-up, through ``inspect``); the answer for a function never changes.
-    None of this app's functions is async, but the answer is Flask's own either way.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._made_sync: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        try:
-            return self._made_sync[func]
-        except KeyError:
-            made = self._made_sync[func] = super().ensure_sync(func)
-            return made
-
-
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment; ``config`` overrides environment variables (tests)."""
     settings = Settings.from_env({**os.environ, **(config or {})})
-    app = SignupApp(__name__)
+    app = Flask(__name__)
     configure_logging(settings)
     configure_flask(app, settings)
-    register_extensions(app, settings)
+    register_storage(app)
+    register_telemetry(app)
+    register_api(app, settings)
     register_rate_limits(app, settings)
-    register_records(app)
     register_services(app, settings)
     register_readiness_checks(app, settings)
     register_blueprints(app)
@@ -53,14 +33,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
 
 def configure_logging(settings: Settings) -> None:
-    from app.logs import configure_logging as configure
+    from app.telemetry.logs import configure_logging as configure
 
     configure(settings.log_level)
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:
-    from app.openapi import config as openapi_config
-    from app.repository import engine_options
+    from app.api.openapi import config as openapi_config
+    from app.storage.repository import engine_options
 
     app.config.update(
         TRUSTED_PROXY_COUNT=settings.trusted_proxy_count,
@@ -76,24 +56,14 @@ def configure_flask(app: Flask, settings: Settings) -> None:
     )
 
 
-def register_extensions(app: Flask, settings: Settings) -> None:
-    from app import cors, forms, metrics, models, request_log  # noqa: F401 - models: the tables
-    from app.extensions import api, db, migrate
+def register_storage(app: Flask) -> None:
+    """The database, its migrations, and the repositories the services and the CLI use."""
+    from app.storage import models  # noqa: F401 - the tables, for migrations
+    from app.storage.db import db, migrate
+    from app.storage.repository import IdempotencyKeys, SignupRecords, watch_connections
 
-    api.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    request_log.init_app(app)
-    metrics.init_app(app)
-    cors.init_app(app, settings.cors_origins)
-    forms.init_app(app)
-
-
-def register_records(app: Flask) -> None:
-    """The repositories over the service's database, for the services and the CLI."""
-    from app.extensions import db
-    from app.repository import IdempotencyKeys, SignupRecords, watch_connections
-
     with app.app_context():
         engine = db.engine
     watch_connections(engine)
@@ -101,10 +71,31 @@ def register_records(app: Flask) -> None:
     app.extensions["idempotency_keys"] = IdempotencyKeys(engine)
 
 
-def register_rate_limits(app: Flask, settings: Settings) -> None:
-    from app.rate_limits import register_rate_limits as register
+def register_telemetry(app: Flask) -> None:
+    """Request ids and access lines, and the Prometheus counters."""
+    from app.telemetry import metrics, request_log
 
-    register(app, settings.abuse)
+    request_log.init_app(app)
+    metrics.init_app(app)
+
+
+def register_api(app: Flask, settings: Settings) -> None:
+    """The HTTP plumbing around the views: OpenAPI, CORS, forms, idempotency keys."""
+    from app.api import cors, forms, idempotency
+    from app.api.openapi import api
+
+    api.init_app(app)
+    cors.init_app(app, settings.cors_origins)
+    forms.init_app(app)
+    idempotency.init_app(app)
+
+
+def register_rate_limits(app: Flask, settings: Settings) -> None:
+    """The per-IP limit, on the sign-up endpoints alone: probes, metrics, docs and the demo
+    page are never limited (an orchestrator must always get its answer)."""
+    from app.api import rate_limits, register
+
+    rate_limits.init_app(app, settings.abuse, limited=register.blp)
 
 
 def register_services(app: Flask, settings: Settings) -> None:
@@ -153,8 +144,8 @@ def register_services(app: Flask, settings: Settings) -> None:
 
 def register_readiness_checks(app: Flask, settings: Settings) -> None:
     """What /readyz checks: Cognito, the rate-limit storage and the service's database."""
-    from app import readiness
-    from app.extensions import db
+    from app.storage.db import db
+    from app.telemetry import readiness
 
     gateway = app.extensions.get("cognito")
     if gateway is None:
@@ -174,10 +165,8 @@ def register_readiness_checks(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.api import health, metrics, pages, register
-    from app.extensions import api
+    from app.api.openapi import api
 
-    # Rate limits belong on register.blp alone: probes, metrics, docs and the demo page are
-    # never limited (an orchestrator must always get its answer).
     api.register_blueprint(health.blp)
     api.register_blueprint(metrics.blp)
     api.register_blueprint(pages.blp)
@@ -185,9 +174,9 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    from app.errors import register_error_handlers as register
+    from app.api import errors
 
-    register(app)
+    errors.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

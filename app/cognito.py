@@ -11,18 +11,16 @@ import hashlib
 import hmac
 import logging
 import re
-import select
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore import awsrequest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
@@ -33,88 +31,12 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
-from gevent.monkey import get_original
 
-from app import errors, metrics
+from app import errors
 from app.config import CognitoSettings, Settings
+from app.telemetry import metrics
 
 logger = logging.getLogger(__name__)
-
-# select.poll as the kernel gives it, gevent's patch or not: asked with a zero timeout, never waits.
-_kernel_poll = get_original("select", "poll")
-
-
-def _lean(connection_class: type) -> type:
-    """``connection_class`` without two costs urllib3 adds to every request.
-
-    urllib3 sends a request's head, then its body: two sends, two segments (two TLS records to
-    Cognito), for a SignUp of under a kilobyte. Here the head waits for the body's first bytes.
-    A request with ``Expect: 100-continue`` (botocore's for large uploads) waits for the server
-    between the two, and a body that is not bytes may stream: both go as urllib3 sends them.
-
-    Before reusing a pooled connection, urllib3 asks whether the server closed it: whether the
-    socket is readable, with no wait. Under gevent its ``select.poll`` is gevent's, which builds
-    watchers on the hub's loop for an answer the kernel gives at once; here the kernel is asked
-    directly, the same question (readable: closed, or data nobody asked for), one syscall that
-    never waits. Retries are off (a retried SignUp can meet its own user), so a closed connection
-    that passed this check would fail a sign-up.
-    """
-
-    class LeanConnection(connection_class):
-        lean = True
-        _holding = False
-        _head: bytes | None = None
-
-        def request(
-            self,
-            method: str,
-            url: str,
-            body: Any = None,
-            headers: Any = None,
-            *args: Any,
-            **kwargs: Any,
-        ) -> Any:
-            expects_continue = (headers or {}).get("Expect") in (b"100-continue", "100-continue")
-            self._holding, self._head = isinstance(body, bytes) and not expects_continue, None
-            try:
-                sent = super().request(method, url, body, headers, *args, **kwargs)
-                if self._head is not None:  # an empty body: the head alone
-                    super().send(self._head)
-                return sent
-            finally:
-                self._holding, self._head = False, None
-
-        def send(self, data: bytes) -> None:
-            if self._holding:
-                if self._head is None:
-                    self._head = data
-                    return
-                data, self._head, self._holding = self._head + data, None, False
-            super().send(data)
-
-        @property
-        def is_connected(self) -> bool:
-            if self.sock is None:
-                return False
-            poller = _kernel_poll()
-            poller.register(self.sock, select.POLLIN)
-            return not poller.poll(0)
-
-    LeanConnection.__name__ = LeanConnection.__qualname__ = f"Lean{connection_class.__name__}"
-    return LeanConnection
-
-
-def lean_connections() -> None:
-    """botocore's connections to Cognito without urllib3's avoidable costs (see :func:`_lean`).
-
-    Under load (`make bench`, fast stand-in) one send instead of two took about 4% off a worker's
-    CPU per sign-up, the liveness check asked of the kernel about 2%. Set on botocore's pool
-    classes, the only way in: a client's connection class is not a setting. This process's only
-    botocore client is Cognito's.
-    """
-    for pool in (awsrequest.AWSHTTPConnectionPool, awsrequest.AWSHTTPSConnectionPool):
-        if not getattr(pool.ConnectionCls, "lean", False):
-            pool.ConnectionCls = _lean(pool.ConnectionCls)
 
 
 class PoolUnavailable(RuntimeError):
@@ -264,6 +186,85 @@ def password_messages(cognito_message: str) -> list[str]:
     return hints or [_POLICY_FALLBACK_HINT]
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """A Cognito error answer, as the translations below read it."""
+
+    operation: str
+    code: str
+    message: str
+    sent_fields: Mapping[str, str]  # our request field -> the Cognito attribute sent for it
+
+
+def _on_field(error_type: type[errors.APIError], field: str) -> errors.APIError:
+    return error_type(fields={field: [error_type.description]})
+
+
+def _alias_exists(_refusal: _Refusal) -> errors.APIError:
+    message = "Another account already uses this email address or phone number."
+    return errors.UsernameTaken(message, fields={"email": [message]})
+
+
+def _limit_exceeded(refusal: _Refusal) -> errors.APIError:
+    if refusal.operation == "SignUp":
+        # The email/SMS quota can run out after the user was created: the account may exist.
+        return errors.CodeDeliveryLimited(retry_after=QUOTA_RETRY_AFTER_SECONDS)
+    return errors.UpstreamThrottled(retry_after=QUOTA_RETRY_AFTER_SECONDS)
+
+
+def _invalid_parameter(refusal: _Refusal) -> errors.APIError:
+    """On the fields whose attribute Cognito's message names, when it names any."""
+    named = [
+        field
+        for field, attribute in refusal.sent_fields.items()
+        if re.search(rf"(?<![\w:]){re.escape(attribute)}(?![\w:])", refusal.message)
+    ]
+    return errors.InvalidFields(
+        fields={field: ["The user pool does not accept this value."] for field in named}
+    )
+
+
+def _misconfigured(refusal: _Refusal) -> errors.APIError:
+    # Only the code: Cognito's messages can echo request values, passwords included.
+    logger.error(
+        "Cognito refused %s with %s: check the COGNITO_* settings, the app client "
+        "and the user pool",
+        refusal.operation,
+        refusal.code,
+    )
+    return errors.UpstreamError()
+
+
+def _unknown(refusal: _Refusal) -> errors.APIError:
+    logger.error("Cognito %s failed with %s", refusal.operation, refusal.code or "an unknown error")
+    return errors.UpstreamError()
+
+
+# Cognito's error code -> the service's answer. Codes not listed: _MISCONFIGURATION's are the
+# operator's to fix, anything else is an upstream failure; both a 502.
+_TRANSLATIONS: dict[str, Callable[[_Refusal], errors.APIError]] = {
+    "UsernameExistsException": lambda _: _on_field(errors.UsernameTaken, "username"),
+    "AliasExistsException": _alias_exists,
+    "InvalidPasswordException": lambda refusal: errors.InvalidFields(
+        fields={"password": password_messages(refusal.message)}
+    ),
+    "CodeMismatchException": lambda _: _on_field(errors.CodeMismatch, "code"),
+    "ExpiredCodeException": lambda _: _on_field(errors.CodeExpired, "code"),
+    "UserNotFoundException": lambda _: _on_field(errors.UserNotFound, "username"),
+    "TooManyFailedAttemptsException": lambda _: errors.TooManyAttempts(
+        retry_after=QUOTA_RETRY_AFTER_SECONDS
+    ),
+    "UserLambdaValidationException": lambda _: errors.SignupRejected(),
+    "ForbiddenException": lambda _: errors.Forbidden(),
+    "TooManyRequestsException": lambda _: errors.UpstreamThrottled(
+        retry_after=THROTTLE_RETRY_AFTER_SECONDS
+    ),
+    "LimitExceededException": _limit_exceeded,
+    "CodeDeliveryFailureException": lambda _: errors.CodeDeliveryFailed(),
+    "InvalidParameterException": _invalid_parameter,
+}
+
+
 def translate_client_error(
     operation: str, error: ClientError, sent_fields: Mapping[str, str]
 ) -> errors.APIError:
@@ -272,68 +273,23 @@ def translate_client_error(
     ``sent_fields`` maps our request field names to the Cognito attribute names we sent, so an
     InvalidParameter that mentions one of them can be reported on that field.
     """
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "") or ""
-
-    if code == "UsernameExistsException":
-        return errors.UsernameTaken(fields={"username": [errors.UsernameTaken.description]})
-    if code == "AliasExistsException":
-        return errors.UsernameTaken(
-            "Another account already uses this email address or phone number.",
-            fields={"email": ["Another account already uses this email address or phone number."]},
-        )
-    if code == "InvalidPasswordException":
-        return errors.InvalidFields(fields={"password": password_messages(message)})
-    if code == "CodeMismatchException":
-        return errors.CodeMismatch(fields={"code": [errors.CodeMismatch.description]})
-    if code == "ExpiredCodeException":
-        return errors.CodeExpired(fields={"code": [errors.CodeExpired.description]})
-    if code == "UserNotFoundException":
-        return errors.UserNotFound(fields={"username": [errors.UserNotFound.description]})
-    if code == "TooManyFailedAttemptsException":
-        return errors.TooManyAttempts(retry_after=QUOTA_RETRY_AFTER_SECONDS)
-    if code == "UserLambdaValidationException":
-        return errors.SignupRejected()
-    if code == "ForbiddenException":
-        return errors.Forbidden()
-    if code == "TooManyRequestsException":
-        return errors.UpstreamThrottled(retry_after=THROTTLE_RETRY_AFTER_SECONDS)
-    if code == "LimitExceededException":
-        if operation == "SignUp":
-            # The email/SMS quota can run out after the user was created: the account may exist.
-            return errors.CodeDeliveryLimited(retry_after=QUOTA_RETRY_AFTER_SECONDS)
-        return errors.UpstreamThrottled(retry_after=QUOTA_RETRY_AFTER_SECONDS)
-    if code == "CodeDeliveryFailureException":
-        return errors.CodeDeliveryFailed()
-    if _is_already_confirmed(code, message):
+    details = error.response.get("Error", {})
+    refusal = _Refusal(
+        operation, details.get("Code", ""), details.get("Message", "") or "", sent_fields
+    )
+    if _is_already_confirmed(refusal):
         return errors.AlreadyConfirmed()
-    if code == "InvalidParameterException":
-        named = [
-            field
-            for field, attribute in sent_fields.items()
-            if re.search(rf"(?<![\w:]){re.escape(attribute)}(?![\w:])", message)
-        ]
-        return errors.InvalidFields(
-            fields={field: ["The user pool does not accept this value."] for field in named}
-        )
-    if code in _MISCONFIGURATION:
-        # Only the code: Cognito's messages can echo request values, passwords included.
-        logger.error(
-            "Cognito refused %s with %s: check the COGNITO_* settings, the app client "
-            "and the user pool",
-            operation,
-            code,
-        )
-        return errors.UpstreamError()
-    logger.error("Cognito %s failed with %s", operation, code or "an unknown error")
-    return errors.UpstreamError()
+    translate = _TRANSLATIONS.get(refusal.code)
+    if translate is None:
+        translate = _misconfigured if refusal.code in _MISCONFIGURATION else _unknown
+    return translate(refusal)
 
 
-def _is_already_confirmed(code: str, message: str) -> bool:
+def _is_already_confirmed(refusal: _Refusal) -> bool:
     # ConfirmSignUp says NotAuthorized ("Current status is CONFIRMED") and ResendConfirmationCode
     # says InvalidParameter ("User is already confirmed"): the message is the only tell.
-    return code in {"NotAuthorizedException", "InvalidParameterException"} and bool(
-        re.search(r"already confirmed|status is CONFIRMED", message, re.I)
+    return refusal.code in {"NotAuthorizedException", "InvalidParameterException"} and bool(
+        re.search(r"already confirmed|status is CONFIRMED", refusal.message, re.I)
     )
 
 
@@ -353,7 +309,6 @@ class CognitoGateway:
 
     @classmethod
     def from_settings(cls, cognito: CognitoSettings, settings: Settings) -> CognitoGateway:
-        lean_connections()
         # No endpoint_url here: boto3 resolves AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER itself.
         client = boto3.session.Session().client(
             "cognito-idp",

@@ -13,10 +13,10 @@ from flask.cli import AppGroup
 from app import errors
 from app.cognito import CognitoGateway, DirectoryUnavailable
 from app.config import parse_duration
-from app.models import utcnow
-from app.repository import REPORT_DIMENSIONS, IdempotencyKeys, ReportRow, SignupRecords
 from app.services.reconcile import Reconciler
 from app.services.records import RecordKeeper
+from app.storage.models import utcnow
+from app.storage.repository import REPORT_DIMENSIONS, IdempotencyKeys, ReportRow, SignupRecords
 
 signups = AppGroup(
     "signups", help="Signup records: conversion reports, retention and reconciliation."

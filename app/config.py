@@ -122,7 +122,8 @@ class RecordSettings:
         )
 
 
-# botocore's connection pool per process: app/gunicorn_conf.py sizes it to a worker's concurrency.
+# botocore's connection pool per process: app/serving/gunicorn_conf.py sizes it to a
+# worker's concurrency.
 MAX_COGNITO_CONNECTIONS = 1000
 
 COGNITO_REQUIRED = (

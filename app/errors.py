@@ -11,19 +11,14 @@ is not about a particular field.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, jsonify
+from flask import g
 from werkzeug.exceptions import HTTPException
-
-from app.negotiation import page, wants_page
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
-
-logger = logging.getLogger(__name__)
 
 FieldErrors = Mapping[str, Sequence[str]]
 
@@ -277,38 +272,6 @@ def error_body(error: HTTPException) -> dict[str, object]:
     }
 
 
-def _extra_headers(error: HTTPException) -> list[tuple[str, str]]:
-    """Headers an error carries besides its body: Retry-After, Allow (405), and the like."""
-    headers = [
-        (name, value) for name, value in error.get_headers() if name.lower() != "content-type"
-    ]
-    if isinstance(error, APIError) and error.retry_after is not None:
-        headers.append(("Retry-After", str(error.retry_after)))
-    return headers
-
-
 def current_error() -> HTTPException | None:
     """The error this request is being answered with, for logs and metrics; None on success."""
     return g.get("error")
-
-
-def handle_http_exception(error: HTTPException) -> Response:
-    g.error = error
-    status = error.code or 500
-    if wants_page():
-        response = page("error.html", status, error=error_body(error))
-    else:
-        response = jsonify(error_body(error))
-        response.status_code = status
-    response.headers.extend(_extra_headers(error))
-    return response
-
-
-def handle_unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error")
-    return handle_http_exception(APIError())
-
-
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(Exception, handle_unexpected)

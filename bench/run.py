@@ -276,7 +276,11 @@ def standin_environment(port: int) -> dict[str, str]:
 def service_command(checkout: Path = ROOT) -> list[str]:
     """gunicorn as `make run` starts it, with ``checkout``'s .venv if it has one, else ours."""
     own = checkout / ".venv" / "bin" / "gunicorn"
-    return [str(own if own.exists() else BIN / "gunicorn"), "--config", "python:app.gunicorn_conf"]
+    return [
+        str(own if own.exists() else BIN / "gunicorn"),
+        "--config",
+        "python:app.serving.gunicorn_conf",
+    ]
 
 
 def naive_command(port: int) -> list[str]:
@@ -284,7 +288,8 @@ def naive_command(port: int) -> list[str]:
     return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "bench.naive_proxy:app"]
 
 
-# The service's worker model (app/gunicorn_conf.py): what it takes to keep 200 slow calls waiting.
+# The service's worker model (app/serving/gunicorn_conf.py): what it takes to keep 200 slow
+# calls waiting.
 GEVENT_WORKERS, GEVENT_CONNECTIONS = 2, 1000
 
 

@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT))
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tests import databases
-from tests.cognito_double import CognitoDouble
-from tests.faults import MissingDependency, RedisServer, TcpProxy
-from tests.servers import Gunicorn, clean_environment
+from tests.support import databases
+from tests.support.cognito_double import CognitoDouble
+from tests.support.faults import MissingDependency, RedisServer, TcpProxy
+from tests.support.servers import Gunicorn, clean_environment
 
 # Seeded by --seed: the same traffic again for a failure worth chasing.
 RNG = random.Random()

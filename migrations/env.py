@@ -51,8 +51,9 @@ def run_migrations_online() -> None:
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
     with get_engine().connect() as connection:
-        # The service's engine commits each statement as it runs (app/repository.py); a migration
-        # runs in a transaction, so on PostgreSQL a failed one leaves nothing half applied.
+        # The service's engine commits each statement as it runs (app/storage/repository.py);
+        # a migration runs in a transaction, so on PostgreSQL a failed one leaves nothing half
+        # applied.
         connection.execution_options(isolation_level=connection.dialect.default_isolation_level)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
         with context.begin_transaction():

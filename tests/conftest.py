@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
-from tests import databases
-from tests.cognito_double import CognitoDouble
+from app.storage.db import db
+from tests.support import databases
+from tests.support.cognito_double import CognitoDouble
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -31,21 +31,3 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(client):
     assert (missing.status_code, missing.json["code"]) == (404, "not_found")
     assert (wrong_method.status_code, wrong_method.json["code"]) == (405, "method_not_allowed")
     assert "POST" in wrong_method.headers["Allow"]
-
-
-def test_views_and_hooks_are_wrapped_as_flask_wraps_them(unconfigured_app):
-    # The app remembers, per function, whether Flask must wrap it: a coroutine function is still
-    # refused the way Flask refuses one without its async extra, however often it is asked.
-    app = unconfigured_app
-
-    def plain():
-        return "plain"
-
-    async def coroutine():
-        return "coroutine"
-
-    assert app.ensure_sync(plain) is plain
-    assert app.ensure_sync(plain) is plain
-    for _ in range(2):
-        with pytest.raises(RuntimeError, match="async"):
-            app.ensure_sync(coroutine)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import databases
 from tests.conftest import signup_body
+from tests.support import databases
 
 ATTRIBUTION = {
     "variant": "spring-b",

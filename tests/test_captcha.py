@@ -7,8 +7,8 @@ import pytest
 
 from app import create_app
 from tests.conftest import signup_body
-from tests.servers import free_port
-from tests.siteverify_stub import GOOD_TOKEN, STUB_SECRET, SiteverifyStub
+from tests.support.servers import free_port
+from tests.support.siteverify_stub import GOOD_TOKEN, STUB_SECRET, SiteverifyStub
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests import databases
 from tests.conftest import GENEROUS_LIMITS
-from tests.faults import SLACK_SECONDS, TcpProxy, call, new_email, sign_up, wait_until
-from tests.servers import Gunicorn, clean_environment
+from tests.support import databases
+from tests.support.faults import SLACK_SECONDS, TcpProxy, call, new_email, sign_up, wait_until
+from tests.support.servers import Gunicorn, clean_environment
 
 TIMEOUT_SECONDS = 1.0
 

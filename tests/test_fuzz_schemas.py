@@ -28,9 +28,9 @@ from app.schemas import (
     ResendRequestSchema,
     SignupRequest,
 )
-from tests import databases
 from tests.conftest import GENEROUS_LIMITS, app_talking_to, in_ci
-from tests.hostile import FIELD_VALUES, body_with_changes, unprintable_sent
+from tests.support import databases
+from tests.support.hostile import FIELD_VALUES, body_with_changes, unprintable_sent
 
 FAST = settings(max_examples=300, deadline=None, database=None, derandomize=in_ci())
 THROUGH_THE_APP = settings(

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests import databases
 from tests.conftest import signup_body
+from tests.support import databases
 
 
 @pytest.fixture

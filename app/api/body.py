@@ -13,15 +13,15 @@ from typing import Any, ClassVar, NoReturn
 from urllib.parse import unquote_to_bytes
 
 import flask_smorest
-from flask import Request
+from flask import Request, g
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
-from app.forms import take_redirect
-from app.negotiation import is_form
+from app.api.forms import take_redirect
+from app.api.negotiation import is_form
 
 JSON_TYPES = ("application/json",)
 
@@ -156,6 +156,23 @@ def _both_forms(name: str) -> errors.InvalidFields:
     return errors.InvalidFields(message, fields={name: [message]})
 
 
+def _parse(request: Request) -> dict[str, Any]:
+    if request.mimetype in JSON_TYPES or request.mimetype.endswith("+json"):
+        return read_json(request)
+    if is_form(request):
+        # Read first: werkzeug then parses the form from the cached bytes.
+        check_form_encoding(read_body(request))
+        data = read_form(request.form)
+        take_redirect(data)  # a form-only field, handled before the schema sees the rest
+        return data
+    raise errors.UnsupportedContentType()
+
+
+def parsed_body() -> dict[str, Any]:
+    """This request's body as :class:`BodyParser` read it, before any schema: read once."""
+    return g.parsed_body
+
+
 def field_messages(messages: Mapping[str, Any], path: str = "") -> dict[str, list[str]]:
     """Flatten marshmallow's nested messages into ``{"attributes.custom:plan": [...]}``.
 
@@ -178,15 +195,8 @@ class BodyParser(FlaskParser):
     """webargs parser with a ``body`` location for JSON or form bodies, raising our errors."""
 
     def load_body(self, request: Request, schema: Schema) -> dict[str, Any]:
-        if request.mimetype in JSON_TYPES or request.mimetype.endswith("+json"):
-            return read_json(request)
-        if is_form(request):
-            # Read first: werkzeug then parses the form from the cached bytes.
-            check_form_encoding(read_body(request))
-            data = read_form(request.form)
-            take_redirect(data)  # a form-only field, handled before the schema sees the rest
-            return data
-        raise errors.UnsupportedContentType()
+        g.parsed_body = data = _parse(request)
+        return data
 
     def handle_error(
         self,

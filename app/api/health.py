@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app
 from marshmallow import Schema, fields, validate
 
-from app import readiness
 from app.api.body import Blueprint
+from app.telemetry import readiness
 
 blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators.")
 

@@ -1,7 +1,7 @@
 """The ``Idempotency-Key`` header: a view decorator that replays the first answer to a retry.
 
-Used below ``@blp.arguments``, so a request that fails validation never claims its key, and above
-``@blp.response``, so the decorator sees the finished response it stores and replays.
+Used below ``@blp.arguments``, so a request that fails validation never claims its key; the
+answer is stored when the response is final, whatever produced it (``init_app``'s hooks).
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, g, request
 
 from app import errors
-from app.api.body import BodyParser
-from app.errors import handle_http_exception
-from app.negotiation import wants_page
-from app.repository import StoredAnswer
+from app.api.body import parsed_body
+from app.api.negotiation import wants_page
 from app.services.idempotency import HEADER, IdempotencyService
+from app.storage.repository import StoredAnswer
 
 # Printable ASCII without spaces, as UUIDs and the usual random tokens are.
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -47,6 +45,12 @@ IDEMPOTENCY_ERRORS = (
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Replay the stored answer to a retry; otherwise claim the key and run the view.
+
+    The answer is stored, or the claim released, once the response is final (``_settle``), so
+    an error is kept exactly as the one error handler rendered it.
+    """
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(HEADER)
@@ -56,44 +60,53 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             raise errors.InvalidFields(
                 fields={HEADER: ["Use 1-255 printable ASCII characters without spaces."]}
             )
-        service: IdempotencyService | None = current_app.extensions.get("idempotency")
-        if service is None:
-            raise errors.NotConfigured()
-        replay = service.begin(key, _request_fingerprint())
+        replay = _service().begin(key, _request_fingerprint())
         if replay is not None:
             response = Response(replay.body, replay.status, content_type=replay.content_type)
             response.headers[REPLAYED_HEADER] = "true"
             return response
-        try:
-            response = _answer(view, args, kwargs)
-        except BaseException:
-            service.abandon(key)
-            raise
-        if response.mimetype != "application/json":
-            # Pages and redirects echo what the person typed (their email): never kept at rest.
-            # A browser's plain form cannot send the header anyway; fetch and apps get JSON.
-            service.abandon(key)
-            return response
-        service.finish(
-            key,
-            StoredAnswer(
-                response.status_code, response.content_type or "", response.get_data(True)
-            ),
-        )
-        return response
+        g.idempotency_key = key
+        return view(*args, **kwargs)
 
     return wrapper
 
 
+def _service() -> IdempotencyService:
+    service: IdempotencyService | None = current_app.extensions.get("idempotency")
+    if service is None:
+        raise errors.NotConfigured()
+    return service
+
+
 def _request_fingerprint() -> dict[str, Any]:
     """What makes two requests the same: endpoint, page-or-JSON answer, and the body as parsed."""
-    body = BodyParser().load_body(request, schema=None)  # type: ignore[arg-type]
-    return {"path": request.path, "page": wants_page(), "body": body}
+    return {"path": request.path, "page": wants_page(), "body": parsed_body()}
 
 
-def _answer(view: Callable[..., Any], args: Any, kwargs: Any) -> Response:
-    """The view's response, with an error rendered exactly as the error handler would."""
-    try:
-        return current_app.make_response(view(*args, **kwargs))
-    except HTTPException as error:
-        return handle_http_exception(error)
+def _settle(response: Response) -> Response:
+    """after_request: keep the final answer for retries under the claimed key."""
+    key = g.pop("idempotency_key", None)
+    if key is None:
+        return response
+    if response.mimetype != "application/json":
+        # Pages and redirects echo what the person typed (their email): never kept at rest.
+        # A browser's plain form cannot send the header anyway; fetch and apps get JSON.
+        _service().abandon(key)
+        return response
+    answer = StoredAnswer(
+        response.status_code, response.content_type or "", response.get_data(True)
+    )
+    _service().finish(key, answer)
+    return response
+
+
+def _release_unsettled(_error: BaseException | None) -> None:
+    """teardown: a request that ended without a final answer (a killed greenlet) frees its key."""
+    key = g.pop("idempotency_key", None)
+    if key is not None:
+        _service().abandon(key)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_settle)
+    app.teardown_request(_release_unsettled)

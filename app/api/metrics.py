@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response
 
-from app import metrics
 from app.api.body import Blueprint
+from app.telemetry import metrics
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics for operators.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.api.body import Blueprint
-from app.negotiation import page
+from app.api.negotiation import page
 
 blp = Blueprint("pages", __name__, description="Pages for people.")
 

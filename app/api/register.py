@@ -7,11 +7,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
 from app.api.body import Blueprint
+from app.api.client_ip import request_client_ip as client_ip
+from app.api.forms import form_answer
 from app.api.idempotency import HEADER_DOC, IDEMPOTENCY_ERRORS, idempotent
-from app.client_ip import resolve_client_ip
-from app.forms import form_answer
-from app.negotiation import is_form, wants_page
-from app.openapi import error_answers, form_body, page_answers
+from app.api.negotiation import is_form, wants_page
+from app.api.openapi import error_answers, form_body, page_answers
 from app.schemas import (
     ConfirmRequest,
     ConfirmRequestSchema,
@@ -56,14 +56,6 @@ def signups() -> SignupService:
     if service is None:
         raise errors.NotConfigured()
     return service
-
-
-def client_ip() -> str | None:
-    return resolve_client_ip(
-        request.remote_addr,
-        request.headers.getlist("X-Forwarded-For"),
-        current_app.config["TRUSTED_PROXY_COUNT"],
-    )
 
 
 @blp.post("")

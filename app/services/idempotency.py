@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app import errors
-from app.models import utcnow
-from app.repository import IdempotencyKeys, StoredAnswer
 from app.services.keyed_hash import keyed_hash
+from app.storage.models import utcnow
+from app.storage.repository import IdempotencyKeys, StoredAnswer
 
 logger = logging.getLogger(__name__)
 

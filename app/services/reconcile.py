@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.cognito import PoolUser
-from app.repository import Settlement, SignupRecords, UnsettledRecord
+from app.storage.repository import Settlement, SignupRecords, UnsettledRecord
 
 # Errors after which Cognito may have created the user all the same: the call may have arrived.
 AMBIGUOUS_ERRORS = frozenset(

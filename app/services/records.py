@@ -17,9 +17,9 @@ from datetime import datetime
 
 from app import errors
 from app.attribution import Attribution
-from app.models import utcnow
-from app.repository import PreviousSignup, Settlement, SignupRecords
 from app.services.keyed_hash import keyed_hash
+from app.storage.models import utcnow
+from app.storage.repository import PreviousSignup, Settlement, SignupRecords
 
 logger = logging.getLogger(__name__)
 

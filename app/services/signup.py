@@ -19,10 +19,10 @@ from app import errors
 from app.attribution import ATTRIBUTION_FIELDS
 from app.captcha import CaptchaVerifier, Verdict
 from app.cognito import CodeDelivery, CognitoGateway, UserContext
-from app.repository import PreviousSignup
 from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
 from app.services.records import RecordKeeper, normalised_identity
+from app.storage.repository import PreviousSignup
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# Aware timestamps; SQLite stores them as naive UTC (see app.models.UTCDateTime).
+# Aware timestamps; SQLite stores them as naive UTC (see app.storage.models.UTCDateTime).
 Timestamp = sa.DateTime(timezone=True)
 
 

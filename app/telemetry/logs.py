@@ -1,0 +1,83 @@
+"""Logging set-up: every logger writes one JSON object per line to stdout.
+
+gunicorn's own loggers use :class:`JsonFormatter` too (app/serving/gunicorn_conf.py), so
+everything the service prints is one JSON document per line. This module imports nothing of
+the app's, so the gunicorn master can load it before any worker exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from flask import g, has_request_context
+
+# Attributes every LogRecord has; anything else on a record was passed in ``extra=``.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: time, level, logger, message, request id, ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+                document[key] = value
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            document["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(document, default=str, ensure_ascii=False)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id to every record logged while it is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and "request_id" in g and not hasattr(record, "request_id"):
+            record.request_id = g.request_id
+        return True
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time, as gunicorn and pytest replace it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(JsonFormatter())
+        self.addFilter(RequestIdFilter())
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """The stream is always the current stdout; StreamHandler's assignment is ignored."""
+
+
+def configure_logging(level: str) -> None:
+    """Route every logger through one JSON handler on stdout, replacing ours from earlier apps."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
+        root.removeHandler(handler)
+    root.addHandler(StdoutHandler())
+    root.setLevel(level)
+    # At DEBUG, botocore and urllib3 log whole request bodies: passwords and SECRET_HASH values.
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    # Alembic lists its autogenerate plugins at INFO on import: noise in every worker's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -1,0 +1,296 @@
+"""In a real headless Chromium: the demo page, signup.js, the no-JavaScript path and the docs.
+
+Debian's chromium (/usr/bin/chromium) driven by Playwright; no browser is ever downloaded. The app
+serves on a real port against the strict Cognito double. There is no internet here, so requests
+for AWS's advanced-security script are answered by the test: refused, or with a stand-in script.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from app import create_app
+from tests.conftest import GENEROUS_LIMITS
+from tests.support import databases
+from tests.support.cognito_double import CognitoDouble
+from tests.support.servers import free_port, serving
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+ADVANCED_SECURITY = re.compile(r"https://amazon-cognito-assets\..*\.amazoncognito\.com/.*")
+PASSWORD = "Correct-h0rse"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+LANDING_PORT = free_port()
+LANDING = f"http://127.0.0.1:{LANDING_PORT}"
+
+
+@pytest.fixture(scope="module")
+def service(cognito_server: CognitoDouble, sqlite_template, tmp_path_factory) -> Iterator[str]:
+    """The app on a real port, allowing the landing page's origin."""
+    database = tmp_path_factory.mktemp("browser") / "signups.db"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in cognito_server.settings().items():
+            env.setenv(name, value)
+        app = create_app(
+            {
+                "SIGNUP_CORS_ORIGINS": LANDING,
+                "COGNITO_TIMEOUT_SECONDS": "3",
+                "DATABASE_URL": databases.copy_sqlite(sqlite_template, database),
+                **GENEROUS_LIMITS,
+            }
+        )
+    with serving(app) as base:
+        yield base
+
+
+@pytest.fixture
+def page(browser, service, cognito):
+    """A phone-sized page; AWS's script cannot be fetched, as on any machine without internet."""
+    context = browser.new_context(viewport=PHONE)
+    context.route(ADVANCED_SECURITY, lambda route: route.abort())
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def no_js_page(browser, service, cognito):
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+def sign_up(page, email: str = "ada@example.com", password: str = PASSWORD) -> None:
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+
+
+def described_by(page, label: str) -> str:
+    """The text of what the field labelled ``label`` is described by (hint and errors)."""
+    field = page.get_by_label(label, exact=True)
+    ids = (field.get_attribute("aria-describedby") or "").split()
+    return " ".join(page.locator(f"#{element_id}").inner_text() for element_id in ids)
+
+
+def test_sign_up_then_confirm_with_javascript(page, service, cognito):
+    page.goto(f"{service}/")
+    sign_up(page)
+
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert page.get_by_text("a***@e***").is_visible()
+    assert page.get_by_label("Confirmation code").evaluate("el => el === document.activeElement")
+    page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
+    page.get_by_role("button", name="Confirm").click()
+
+    page.get_by_role("heading", name="You're signed up").wait_for()
+    assert page.url == f"{service}/"  # all of it by fetch, on one page
+    # AWS's script could not load: the sign-up went ahead without a fingerprint.
+    assert "EncodedData" not in cognito.calls("SignUp")[0].params.get("UserContextData", {})
+
+
+def test_a_field_error_shows_beside_its_field(page, service, cognito):
+    page.goto(f"{service}/")
+    sign_up(page, password="weakpassword1")
+
+    password = page.get_by_label("Password")
+    password.and_(page.locator("[aria-invalid=true]")).wait_for()
+    assert "Add an uppercase letter." in described_by(page, "Password")
+    assert password.evaluate("el => el === document.activeElement")
+    assert "Some fields are not valid." in page.get_by_role("alert").first.inner_text()
+    assert page.get_by_role("heading", name="Create your account").is_visible()
+
+
+def test_fixing_the_error_clears_it(page, service, cognito):
+    page.goto(f"{service}/")
+    sign_up(page, password="weakpassword1")
+    page.locator("[aria-invalid=true]").wait_for()
+
+    sign_up(page)
+
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert page.locator("[aria-invalid=true]").count() == 0
+
+
+def test_a_429_says_how_long_to_wait_and_holds_the_button(page, service, cognito):
+    page.goto(f"{service}/")
+    sign_up(page)
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    cognito.fail_next("ConfirmSignUp", "TooManyFailedAttemptsException")
+
+    page.get_by_label("Confirmation code").fill("123456")
+    page.get_by_role("button", name="Confirm").click()
+
+    page.get_by_text("Please wait 60 seconds").wait_for()
+    assert page.locator("form[data-signup=confirm] button").is_disabled()
+
+
+def test_a_short_retry_after_gives_the_button_back(page, service, cognito):
+    page.goto(f"{service}/")
+    cognito.fail_next("SignUp", "TooManyRequestsException")  # 503, Retry-After: 1
+    sign_up(page)
+
+    button = page.locator("form[data-signup=register] button")
+    page.get_by_text("Please wait 1 seconds").wait_for()
+    assert button.is_disabled()
+    page.wait_for_function(
+        "() => !document.querySelector('form[data-signup=register] button').disabled",
+        timeout=5_000,
+    )
+    assert button.inner_text() == "Create account"
+
+
+def test_the_advanced_security_data_is_sent_when_the_script_loads(browser, service, cognito):
+    context = browser.new_context(viewport=PHONE)
+    stand_in = (
+        "window.AmazonCognitoAdvancedSecurityData = {getData: "
+        "function (user, pool, client) { return 'FP:' + user + ':' + pool + ':' + client; }};"
+    )
+    context.route(
+        ADVANCED_SECURITY,
+        lambda route: route.fulfill(body=stand_in, content_type="application/javascript"),
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{service}/")
+        page.wait_for_function("() => window.AmazonCognitoAdvancedSecurityData")
+        sign_up(page)
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+    finally:
+        context.close()
+
+    sent = cognito.calls("SignUp")[0].params["UserContextData"]["EncodedData"]
+    assert sent == f"FP:ada@example.com:{cognito.user_pool_id}:{cognito.client_id}"
+
+
+# Without JavaScript
+
+
+def test_sign_up_then_confirm_without_javascript(no_js_page, service, cognito):
+    page = no_js_page
+    page.goto(f"{service}/")
+    sign_up(page)
+
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert page.get_by_label("Email or username").input_value() == "ada@example.com"
+    page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
+    page.get_by_role("button", name="Confirm").click()
+
+    page.get_by_role("heading", name="You're signed up").wait_for()
+
+
+def test_without_javascript_a_field_error_is_shown_beside_its_field(no_js_page, service, cognito):
+    page = no_js_page
+    page.goto(f"{service}/")
+    sign_up(page, email="ada@example.com", password="weakpassword1")
+
+    page.get_by_role("heading", name="Create your account").wait_for()
+    assert "Add an uppercase letter." in described_by(page, "Password")
+    assert page.get_by_label("Email", exact=True).input_value() == "ada@example.com"
+
+
+@pytest.fixture(scope="module")
+def landing(service: str) -> Iterator[str]:
+    """A landing page on another origin: a plain form to the service, enhanced by signup.js."""
+    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Landing</title></head>
+<body><main>
+<div data-signup-step="register">
+<form method="post" action="{service}/register" data-signup="register">
+  <label for="email">Email</label><input id="email" name="email" type="email" required>
+  <label for="password">Password</label><input id="password" name="password" type="password">
+  <input type="hidden" name="redirect_to" value="{LANDING}/thanks">
+  <button>Create account</button>
+</form></div>
+<div data-signup-step="confirm" hidden><h1>Check your inbox</h1></div>
+</main><script src="{service}/static/signup.js" defer></script></body></html>"""
+
+    def app(environ, start_response):
+        if Request(environ).path == "/thanks":
+            return Response("<h1>Thanks</h1>", content_type="text/html")(environ, start_response)
+        return Response(html, content_type="text/html")(environ, start_response)
+
+    with serving(app, LANDING_PORT):
+        yield LANDING
+
+
+def test_a_landing_page_on_another_origin_signs_up_with_fetch(page, landing, cognito):
+    page.goto(f"{landing}/")
+    sign_up(page)
+
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert cognito.calls("SignUp")
+    assert page.url == f"{landing}/"
+
+
+def test_a_landing_page_form_works_without_javascript(no_js_page, landing, cognito):
+    no_js_page.goto(f"{landing}/")
+    sign_up(no_js_page)
+
+    no_js_page.get_by_role("heading", name="Thanks").wait_for()
+    assert no_js_page.url == f"{landing}/thanks"
+
+
+# Looks and docs
+
+
+def test_the_demo_page_fits_a_phone(page, service, tmp_path):
+    page.goto(f"{service}/")
+
+    layout = page.evaluate(
+        """() => ({
+            overflow: document.documentElement.scrollWidth - window.innerWidth,
+            inputs: [...document.querySelectorAll('input:not([type=hidden])')]
+                .filter(el => el.offsetParent)
+                .map(el => parseFloat(getComputedStyle(el).fontSize)),
+            buttons: [...document.querySelectorAll('button')]
+                .filter(el => el.offsetParent).map(el => el.getBoundingClientRect().height),
+        })"""
+    )
+    page.screenshot(path=str(tmp_path / "demo-phone.png"), full_page=True)
+
+    assert layout["overflow"] <= 0  # no sideways scrolling
+    assert min(layout["inputs"]) >= 16  # phones zoom into smaller text fields
+    assert min(layout["buttons"]) >= 44  # a thumb-sized target
+
+
+def test_the_docs_page_renders_from_local_assets(page, service):
+    page.goto(f"{service}/docs")
+
+    page.get_by_text("/register/confirm").first.wait_for()
+    assert page.get_by_text("Signup service").first.is_visible()

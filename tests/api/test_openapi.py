@@ -1,0 +1,421 @@
+"""The OpenAPI document: valid, complete, and true to what the service really answers."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from marshmallow import fields, validate
+from openapi_spec_validator import validate as validate_spec
+from werkzeug.test import TestResponse
+
+from app import create_app
+from app.schemas import ConfirmRequestSchema, RegisterRequestSchema, ResendRequestSchema
+from tests.conftest import GENEROUS_LIMITS, signup_body
+from tests.support.cognito_double import CognitoDouble
+from tests.support.servers import free_port
+
+# Routes that serve the document itself or static files rather than an API answer.
+NOT_IN_THE_DOCUMENT = {"static", "docs_assets.static", "api-docs.openapi_json"}
+NOT_IN_THE_DOCUMENT |= {"api-docs.openapi_swagger_ui"}
+
+
+@pytest.fixture
+def settings(settings: dict[str, str]) -> dict[str, str]:
+    """Every documented answer must be producible: existing accounts are not hidden here."""
+    return {**settings, "SIGNUP_HIDE_EXISTING_USERS": "false", **GENEROUS_LIMITS}
+
+
+@pytest.fixture
+def spec(client: FlaskClient) -> dict:
+    return client.get("/openapi.json").json
+
+
+def test_the_document_is_valid_openapi(spec):
+    validate_spec(spec)
+
+
+def test_every_route_is_documented(app: Flask, spec):
+    routes = {
+        (rule.rule, method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in NOT_IN_THE_DOCUMENT
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, item in spec["paths"].items() for method in item}
+
+    assert routes == documented
+
+
+REQUEST_SCHEMAS = [
+    ("RegisterRequest", RegisterRequestSchema),
+    ("ConfirmRequest", ConfirmRequestSchema),
+    ("ResendRequest", ResendRequestSchema),
+]
+
+
+def expected_limits(field: fields.Field) -> dict[str, object]:
+    """What the document must say about a field, read from its validators."""
+    is_map = isinstance(field, fields.Dict)
+    limits: dict[str, object] = {}
+    for rule in field.validators:
+        if isinstance(rule, validate.Length):
+            low, high = ("minProperties", "maxProperties") if is_map else ("minLength", "maxLength")
+            limits.update(
+                {key: value for key, value in ((low, rule.min), (high, rule.max)) if value}
+            )
+        elif isinstance(rule, validate.Regexp):
+            limits["pattern"] = rule.regex.pattern
+    return limits
+
+
+@pytest.mark.parametrize(("name", "schema"), REQUEST_SCHEMAS)
+def test_every_request_field_is_documented_with_its_limits(spec, name, schema):
+    documented = spec["components"]["schemas"][name]["properties"]
+
+    for field_name, field in schema().fields.items():
+        properties = documented[field.data_key or field_name]
+        for keyword, value in expected_limits(field).items():
+            assert properties.get(keyword) == value, f"{name}.{field_name} {keyword}"
+
+
+def test_map_keys_are_documented_with_their_limits(spec):
+    attributes = spec["components"]["schemas"]["RegisterRequest"]["properties"]["attributes"]
+
+    assert attributes["propertyNames"] == {"minLength": 1, "maxLength": 32, "pattern": "^custom:"}
+    assert attributes["additionalProperties"]["maxLength"] == 2048
+
+
+@pytest.mark.parametrize("path", ["/register", "/register/confirm", "/register/resend"])
+def test_bodies_are_documented_as_json_and_as_a_form(spec, path):
+    content = spec["paths"][path]["post"]["requestBody"]["content"]
+    json_schema = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    form_schema = content["application/x-www-form-urlencoded"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schemas = spec["components"]["schemas"]
+
+    assert "redirect_to" not in schemas[json_schema]["properties"]
+    assert set(schemas[form_schema]["properties"]) == {
+        *schemas[json_schema]["properties"],
+        "redirect_to",
+    }
+
+
+def test_form_maps_are_documented_as_bracketed_keys(spec):
+    form = spec["paths"]["/register"]["post"]["requestBody"]["content"][
+        "application/x-www-form-urlencoded"
+    ]
+
+    assert form["encoding"]["attributes"] == {"style": "deepObject", "explode": True}
+
+
+def test_the_docs_page_loads_everything_from_this_service(client):
+    page = client.get("/docs").get_data(as_text=True)
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+
+    assert "/docs/assets/swagger-ui-bundle.js" in links
+    for link in links:
+        assert re.match(r"^/[^/]", link), f"{link} is not on this service"
+        answer = client.get(link)
+        assert answer.status_code == 200, link
+        answer.close()
+
+
+# Real answers, checked against the document
+
+
+@dataclass
+class Context:
+    client: FlaskClient
+    cognito: CognitoDouble
+    settings: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch
+
+    def app(self, **overrides: str) -> FlaskClient:
+        return create_app({**self.settings, **overrides}).test_client()
+
+    def registered(self, username: str = "ada@example.com") -> str:
+        self.client.post("/register", json=signup_body(email=username))
+        return username
+
+
+def form(client: FlaskClient, path: str, data: dict[str, str]) -> TestResponse:
+    return client.post(path, data=data, headers={"Accept": "text/html"})
+
+
+def register_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.fail_next("SignUp", error)
+        return ctx.client.post("/register", json=signup_body())
+
+    return run
+
+
+def limited(path: str, body: dict[str, object], **limits: str) -> Callable[[Context], TestResponse]:
+    """The second of two requests against an app whose ``limits`` allow one."""
+
+    def run(ctx: Context) -> TestResponse:
+        client = ctx.app(**limits)
+        client.post(path, json=body)
+        return client.post(path, json=body)
+
+    return run
+
+
+def rate_limit_storage_down(ctx: Context) -> TestResponse:
+    storage = f"redis://127.0.0.1:{free_port()}"
+    return ctx.app(RATELIMIT_STORAGE_URI=storage).post(REGISTER, json=signup_body())
+
+
+def captcha(token: str | None) -> Callable[[Context], TestResponse]:
+    """A sign-up with captcha on and the provider down: no token is a 422, a token a 503."""
+
+    def run(ctx: Context) -> TestResponse:
+        client = ctx.app(
+            SIGNUP_CAPTCHA_PROVIDER="turnstile",
+            SIGNUP_CAPTCHA_SECRET="captcha-secret",
+            SIGNUP_CAPTCHA_VERIFY_URL=f"http://127.0.0.1:{free_port()}/siteverify",
+            SIGNUP_CAPTCHA_TIMEOUT_SECONDS="0.5",
+        )
+        return client.post(REGISTER, json=signup_body(captcha_token=token))
+
+    return run
+
+
+def unreachable(ctx: Context) -> TestResponse:
+    ctx.monkeypatch.setenv(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", f"http://127.0.0.1:{free_port()}"
+    )
+    return ctx.app().post("/register", json=signup_body())
+
+
+def timed_out(path: str, body: dict[str, object]) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.delay_seconds = 1
+        return ctx.app(COGNITO_TIMEOUT_SECONDS="0.2").post(path, json=body)
+
+    return run
+
+
+def not_configured(ctx: Context) -> TestResponse:
+    for name in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET"):
+        ctx.monkeypatch.delenv(name)
+    return create_app().test_client().post("/register", json=signup_body())
+
+
+def confirmed_twice(ctx: Context) -> TestResponse:
+    username = ctx.registered()
+    code = ctx.cognito.code_for(username)
+    ctx.client.post("/register/confirm", json={"username": username, "code": code})
+    return ctx.client.post("/register/confirm", json={"username": username, "code": code})
+
+
+def resent_when_confirmed(ctx: Context) -> TestResponse:
+    confirmed_twice(ctx)
+    return ctx.client.post("/register/resend", json={"username": "ada@example.com"})
+
+
+def confirm_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        username = ctx.registered()
+        ctx.cognito.fail_next("ConfirmSignUp", error)
+        return ctx.client.post("/register/confirm", json={"username": username, "code": "1"})
+
+    return run
+
+
+def resend_scripted(error: str) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.cognito.fail_next("ResendConfirmationCode", error)
+        return ctx.client.post("/register/resend", json={"username": ctx.registered()})
+
+    return run
+
+
+def database_down(path: str, body: dict[str, object]) -> Callable[[Context], TestResponse]:
+    """With an Idempotency-Key, so resend too needs the database before Cognito."""
+
+    def run(ctx: Context) -> TestResponse:
+        client = ctx.app(DATABASE_URL="sqlite:////nonexistent-folder/signups.db")
+        return client.post(path, json=body, headers={"Idempotency-Key": "k-down"})
+
+    return run
+
+
+def key_reused(path: str, first: dict, second: dict) -> Callable[[Context], TestResponse]:
+    def run(ctx: Context) -> TestResponse:
+        ctx.client.post(path, json=first, headers={"Idempotency-Key": "k-reused"})
+        return ctx.client.post(path, json=second, headers={"Idempotency-Key": "k-reused"})
+
+    return run
+
+
+def key_in_progress(ctx: Context) -> TestResponse:
+    """The same request under one key while the first still waits on Cognito."""
+    client = ctx.app(SIGNUP_IDEMPOTENCY_WAIT_SECONDS="0.2")
+    ctx.cognito.delay_seconds = 1.0
+    headers = {"Idempotency-Key": "k-busy"}
+    first = threading.Thread(
+        target=lambda: client.post(REGISTER, json=signup_body(), headers=headers)
+    )
+    first.start()
+    while not ctx.cognito.calls("SignUp"):
+        time.sleep(0.01)
+    duplicate = client.post(REGISTER, json=signup_body(), headers=headers)
+    first.join()
+    return duplicate
+
+
+Scenario = tuple[str, str, int, Callable[[Context], TestResponse]]
+REGISTER, CONFIRM, RESEND = "/register", "/register/confirm", "/register/resend"
+
+
+def get(path: str, status: int = 200) -> Scenario:
+    return ("get", path, status, lambda ctx: ctx.client.get(path))
+
+
+def post(path: str, status: int, **request: object) -> Scenario:
+    """A POST of ``request`` (test client keywords) expected to answer ``status``."""
+    return ("post", path, status, lambda ctx: ctx.client.post(path, **request))
+
+
+def posted(path: str, status: int, scenario: Callable[[Context], TestResponse]) -> Scenario:
+    return ("post", path, status, scenario)
+
+
+def confirmation(ctx: Context, **extra: str) -> dict[str, str]:
+    username = ctx.registered()
+    return {"username": username, "code": ctx.cognito.code_for(username), **extra}
+
+
+SCENARIOS: list[Scenario] = [
+    get("/"),
+    get("/healthz"),
+    get("/readyz"),
+    (
+        "get",
+        "/readyz",
+        503,
+        lambda ctx: ctx.app(COGNITO_USER_POOL_ID="us-east-1_No").get("/readyz"),
+    ),
+    get("/metrics"),
+    post(REGISTER, 201, json=signup_body()),
+    posted(REGISTER, 201, lambda ctx: form(ctx.client, REGISTER, signup_body())),
+    posted(REGISTER, 303, lambda ctx: form(ctx.client, REGISTER, signup_body(redirect_to="/x"))),
+    post(REGISTER, 400, data="{", content_type="application/json"),
+    posted(REGISTER, 403, register_scripted("ForbiddenException")),
+    posted(REGISTER, 409, register_scripted("UsernameExistsException")),
+    post(REGISTER, 413, json={"password": "x" * 70_000}),
+    post(REGISTER, 415, data="hi", content_type="text/plain"),
+    post(REGISTER, 422, json={"email": "no"}),
+    posted(REGISTER, 422, register_scripted("UserLambdaValidationException")),
+    posted(REGISTER, 429, limited(REGISTER, signup_body(), SIGNUP_RATE_LIMIT_PER_IP="1/day")),
+    posted(REGISTER, 503, limited(REGISTER, signup_body(), SIGNUP_RATE_LIMIT_GLOBAL="1/day")),
+    posted(REGISTER, 503, rate_limit_storage_down),
+    posted(REGISTER, 422, captcha(None)),
+    posted(REGISTER, 503, captcha("token")),
+    posted(REGISTER, 502, register_scripted("InternalErrorException")),
+    posted(REGISTER, 502, register_scripted("CodeDeliveryFailureException")),
+    posted(REGISTER, 503, register_scripted("TooManyRequestsException")),
+    posted(REGISTER, 503, register_scripted("LimitExceededException")),
+    posted(REGISTER, 503, unreachable),
+    posted(REGISTER, 503, not_configured),
+    posted(REGISTER, 503, database_down(REGISTER, signup_body())),
+    posted(REGISTER, 422, key_reused(REGISTER, signup_body(), signup_body(password="Other-h0rse"))),
+    posted(REGISTER, 409, key_in_progress),
+    posted(REGISTER, 504, timed_out(REGISTER, signup_body())),
+    posted(CONFIRM, 200, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx))),
+    posted(CONFIRM, 200, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx))),
+    posted(CONFIRM, 303, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx, redirect_to="/"))),
+    post(CONFIRM, 400, data="[", content_type="application/json"),
+    posted(CONFIRM, 403, confirm_scripted("ForbiddenException")),
+    post(CONFIRM, 404, json={"username": "x", "code": "1"}),
+    posted(CONFIRM, 409, confirmed_twice),
+    posted(CONFIRM, 409, confirm_scripted("AliasExistsException")),
+    post(CONFIRM, 413, json={"code": "1" * 70_000}),
+    post(CONFIRM, 415, data="x", content_type="text/csv"),
+    posted(CONFIRM, 422, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx, code="0x"))),
+    posted(CONFIRM, 422, confirm_scripted("ExpiredCodeException")),
+    posted(CONFIRM, 429, confirm_scripted("TooManyFailedAttemptsException")),
+    posted(CONFIRM, 502, confirm_scripted("InternalErrorException")),
+    posted(CONFIRM, 503, confirm_scripted("TooManyRequestsException")),
+    posted(CONFIRM, 504, timed_out(CONFIRM, {"username": "a", "code": "1"})),
+    posted(RESEND, 200, lambda ctx: ctx.client.post(RESEND, json={"username": ctx.registered()})),
+    posted(RESEND, 200, lambda ctx: form(ctx.client, RESEND, {"username": ctx.registered()})),
+    posted(
+        RESEND,
+        303,
+        lambda ctx: form(ctx.client, RESEND, {"username": ctx.registered(), "redirect_to": "/"}),
+    ),
+    post(RESEND, 400, data="1", content_type="application/json"),
+    posted(RESEND, 403, resend_scripted("ForbiddenException")),
+    post(RESEND, 404, json={"username": "nobody"}),
+    posted(RESEND, 409, resent_when_confirmed),
+    post(RESEND, 413, json={"username": "u" * 70_000}),
+    post(RESEND, 415, data="x", content_type="text/xml"),
+    post(RESEND, 422, json={"username": "has space"}),
+    posted(RESEND, 429, limited(RESEND, {"username": "ada"}, SIGNUP_RATE_LIMIT_PER_IP="1/day")),
+    posted(RESEND, 502, resend_scripted("CodeDeliveryFailureException")),
+    posted(RESEND, 503, resend_scripted("LimitExceededException")),
+    posted(RESEND, 503, database_down(RESEND, {"username": "ada"})),
+    posted(RESEND, 422, key_reused(RESEND, {"username": "ada"}, {"username": "grace"})),
+    posted(RESEND, 504, timed_out(RESEND, {"username": "ada"})),
+]
+
+
+def documented_answer(spec: dict, method: str, path: str, status: int) -> dict:
+    responses = spec["paths"][path][method]["responses"]
+    assert str(status) in responses, f"{method.upper()} {path} answers {status}, undocumented"
+    answer = responses[str(status)]
+    if "$ref" in answer:
+        answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    return answer
+
+
+def check_against(spec: dict, answer: dict, response: TestResponse) -> None:
+    content = answer.get("content", {})
+    if not content:
+        assert not response.get_data(), "an answer documented without a body has one"
+        return
+    assert response.mimetype in content, f"{response.mimetype} is not documented"
+    media = content[response.mimetype]
+    if response.mimetype != "application/json":
+        return
+    Draft202012Validator({**media["schema"], "components": spec["components"]}).validate(
+        response.json
+    )
+    if "examples" in media:  # error answers: the code must be one the document lists
+        assert response.json["code"] in media["examples"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "scenario"),
+    SCENARIOS,
+    ids=[f"{method} {path} {status}-{i}" for i, (method, path, status, _) in enumerate(SCENARIOS)],
+)
+def test_real_answers_match_the_document(
+    spec, client, cognito, settings, monkeypatch, method, path, status, scenario
+):
+    response = scenario(Context(client, cognito, settings, monkeypatch))
+
+    assert response.status_code == status
+    check_against(spec, documented_answer(spec, method, path, status), response)
+
+
+def test_every_documented_answer_is_exercised_above(spec):
+    documented = {
+        (method, path, int(status))
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        for status in operation["responses"]
+        if status != "default"
+    }
+    exercised = {(method, path, status) for method, path, status, _ in SCENARIOS}
+
+    assert documented == exercised

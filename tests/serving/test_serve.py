@@ -1,0 +1,78 @@
+"""`make run`'s server for real: gunicorn with the production config and the embedded Cognito."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import forget_keys
+from tests.support.servers import Gunicorn, clean_environment, post, refused_start
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, redis_url) -> Iterator[Gunicorn]:
+    """gunicorn with two workers, as `make run` starts it, with no COGNITO_* settings.
+
+    Two workers need shared rate-limit counters, so this runs on the machine's Redis.
+    """
+    prefix = f"test-{uuid.uuid4().hex}"
+    env = clean_environment(
+        WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix
+    )
+    with Gunicorn(env, tmp_path_factory.mktemp("serve")) as server:
+        yield server
+    forget_keys(redis_url, prefix)
+
+
+def logged_code(server: Gunicorn, username: str) -> str:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pattern = rf"Confirmation code for {re.escape(username)}: (\d+)"
+        codes = re.findall(pattern, server.output())
+        if codes:
+            return codes[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no code logged for {username}")
+
+
+def test_the_log_says_how_to_try_it(served):
+    assert "curl" in served.output()
+
+
+def test_sign_up_confirm_and_resend_across_workers(served):
+    base = served.base
+    username = "grace@example.com"
+
+    status, body = post(f"{base}/register", {"email": username, "password": "Correct-h0rse"})
+    assert (status, body["user_confirmed"]) == (201, False)
+
+    status, body = post(f"{base}/register/resend", {"username": username})
+    assert status == 200
+    assert body["code_delivery"]["medium"] == "EMAIL"
+
+    # Every request may land on either worker: both must know the same user pool.
+    status, _ = post(f"{base}/register/confirm", {"username": username, "code": "000000"})
+    assert status == 422
+    status, body = post(
+        f"{base}/register/confirm", {"username": username, "code": logged_code(served, username)}
+    )
+    assert (status, body) == (200, {"confirmed": True})
+
+
+def test_the_embedded_pool_enforces_its_password_policy(served):
+    base = served.base
+    status, body = post(f"{base}/register", {"email": "weak@example.com", "password": "weakpass"})
+
+    assert status == 422
+    assert "password" in body["fields"]
+
+
+def test_the_server_refuses_to_start_without_a_pool_when_embedding_is_off():
+    finished = refused_start(clean_environment(COGNITO_EMBEDDED="never"))
+
+    assert finished.returncode != 0
+    assert "COGNITO_USER_POOL_ID" in finished.stdout + finished.stderr
