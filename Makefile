@@ -32,8 +32,11 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The whole suite, then once more what runs under gunicorn with every serving patch off
+# (app/serving/patches.py): the service must behave the same without them.
 test: lint
 	$(BIN)/python -m pytest -c tests/pytest.ini tests
+	SIGNUP_SERVING_PATCHES=none $(BIN)/python -m pytest -c tests/pytest.ini -m served tests
 
 # The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README.
 bench: $(VENV)/.dev

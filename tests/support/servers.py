@@ -23,6 +23,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = (sys.executable, "-m", "gunicorn", "--config", "python:app.serving.gunicorn_conf")
 MIGRATE = (sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade")
+PATCH_SWITCH = "SIGNUP_SERVING_PATCHES"
 # Settings a server under test must not inherit from the test process.
 _INHERITED_NOT = (
     "COGNITO_", "AWS_", "RATELIMIT_", "SIGNUP_", "PROMETHEUS_", "WEB_CONCURRENCY", "DATABASE_URL",
@@ -77,8 +78,15 @@ def serving(app: WSGIApplication, port: int = 0) -> Iterator[str]:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
-    """This process's environment without the service's own settings, plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_NOT)}
+    """This process's environment without the service's own settings, plus ``overrides``.
+
+    The serving-patch switch is the exception: the suite runs once with it off (`make test`).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_INHERITED_NOT) or k == PATCH_SWITCH
+    }
     env.update(overrides)
     return env
 
