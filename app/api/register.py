@@ -33,7 +33,7 @@ blp = Blueprint(
 )
 
 # Answers every step can give: a body we cannot read, Cognito or our limits refusing, Cognito
-# failing. TooManyRequests is the rate limiter's refusal.
+# failing.
 COMMON_ERRORS = (
     errors.MalformedBody,
     errors.Forbidden,

@@ -26,7 +26,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException
 
 from app import errors
 from app.schemas import ConfirmRequestSchema, RegisterRequestSchema, ResendRequestSchema
@@ -113,18 +113,10 @@ def outcome_of(response: Response, error: HTTPException | None) -> str:
 def rate_limit_label(error: HTTPException | None) -> str | None:
     """The limit that refused this request, or None when no rate limit of ours did.
 
-    Our own refusals name their limit in ``limit_name``; flask-limiter's ``RateLimitExceeded``
-    carries the limit it applied. Cognito's TooManyAttempts (a 429 too) is neither.
+    Every refusal of ours, the per-IP limit's included, is a ``RateLimited`` naming its limit;
+    Cognito's TooManyAttempts (a 429 too) is not one.
     """
-    if error is None or error.code != 429:
-        return None
-    name = getattr(error, "limit_name", None)
-    if isinstance(name, str):
-        return name
-    if isinstance(error, TooManyRequests):
-        limit = getattr(getattr(error, "limit", None), "limit", None)
-        return str(limit) if limit is not None else "unknown"
-    return None
+    return error.limit_name if isinstance(error, errors.RateLimited) else None
 
 
 def record_request(response: Response) -> Response:
