@@ -1,9 +1,10 @@
-# `make run` serves the service; `make test` lints and runs the whole suite. Both set up .venv first.
+# `make run` serves the service; `make test` lints and runs the suite (the long soak is `make soak`).
+# Both set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format setup clean bench soak
+.PHONY: run test lint format setup clean bench bench-patches soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,17 +36,22 @@ format: $(VENV)/.dev
 # The whole suite, then once more what runs under gunicorn with every serving patch off
 # (app/serving/patches.py): the service must behave the same without them.
 test: lint
-	$(BIN)/python -m pytest -c tests/pytest.ini tests
-	SIGNUP_SERVING_PATCHES=none $(BIN)/python -m pytest -c tests/pytest.ini -m served tests
+	$(BIN)/python -m pytest -c tests/pytest.ini -m "not slow" tests
+	SIGNUP_SERVING_PATCHES=none $(BIN)/python -m pytest -c tests/pytest.ini -m "served and not slow" tests
 
 # The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README.
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
 
-# Mixed traffic through gunicorn while Cognito, Redis and PostgreSQL fail in turn, then
-# reconciliation; fails unless the records match Cognito. SOAK_SECONDS (default 120) sets how long.
+# Each serving patch against the same code without it, in turns (bench/patches.py): keep or remove.
+bench-patches: $(VENV)/.dev
+	$(BIN)/python bench/patches.py
+
+# The long soak test (tests/serving/test_soak.py, marked slow): mixed traffic through gunicorn while
+# Cognito, Redis and PostgreSQL fail in turn, then reconciliation; fails unless the records match
+# Cognito. SOAK_SECONDS (default 120) sets how long, SOAK_SEED repeats a run's choices.
 soak: $(VENV)/.dev
-	$(BIN)/python bench/soak.py
+	$(BIN)/python -m pytest -c tests/pytest.ini -m slow tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

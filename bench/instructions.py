@@ -8,7 +8,7 @@ worker's CPU is lost in the noise of any timed run, in turns or not. callgrind c
 instructions the worker executes instead: the same code, driven the same way, gives the same count
 within a few tenths of a percent, whatever else the machine is doing.
 
-Each checkout (A, B, ...: `git worktree add /tmp/before <commit>`) is served as `make bench` serves
+Each checkout (A, B, ...: `git worktree add ../before <commit>`) is served as `make bench` serves
 the service (bench/run.py: the stand-in with no added latency, a fresh PostgreSQL database, the
 same production settings) but with one worker, run under callgrind with counting off; after a
 warm-up, counting is switched on for ``--sign-ups`` sign-ups over ``--connections`` keep-alive

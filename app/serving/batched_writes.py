@@ -39,7 +39,7 @@ class _DriverStatement:
     For the two writes of every sign-up. SQLAlchemy's execution layer around them (compiled-cache
     lookup, execution context, result object, Connection) cost more CPU than psycopg and its wait
     for PostgreSQL together: the records' share of a sign-up fell from 0.45 to 0.25 ms
-    (in-process, bench/costs.py). What the layer did for these statements is kept: the SQL and its
+    (measured in-process). What the layer did for these statements is kept: the SQL and its
     parameters' order come from SQLAlchemy's compiler for the engine's dialect, values pass
     through the column types' bind processors, the connection comes from the engine's pool
     (checked by ``watch_connections``), and a connection the error shows to be dead is invalidated.

@@ -83,9 +83,7 @@ def clean_environment(**overrides: str) -> dict[str, str]:
     The serving-patch switch is the exception: the suite runs once with it off (`make test`).
     """
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_INHERITED_NOT) or k == PATCH_SWITCH
+        k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_NOT) or k == PATCH_SWITCH
     }
     env.update(overrides)
     return env

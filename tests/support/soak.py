@@ -1,5 +1,6 @@
-"""`make soak`: mixed traffic through gunicorn for a while, with dependencies failing on a schedule,
-ending with the records matching what Cognito (the strict double) holds.
+"""The soak: mixed traffic through gunicorn for a while, with dependencies failing on a schedule,
+ending with the records matching what Cognito (the strict double) holds. tests/serving/test_soak.py
+runs it: a short one in `make test`, the long one in `make soak`.
 
 The stand is the service as `make run` serves it (two gunicorn workers) on a fresh PostgreSQL
 database and a private Redis, talking to the strict Cognito double; PostgreSQL and Cognito sit
@@ -10,20 +11,16 @@ past COGNITO_TIMEOUT_SECONDS, answering 5xx and throttling, Redis killed and res
 PostgreSQL cut then stalled, Cognito refusing connections. The last stretch is quiet.
 
 Afterwards `flask signups reconcile` runs as an operator would (from the log, then asking
-Cognito), and the run fails unless: every user in Cognito has exactly one record, created or
-confirmed as Cognito says; no record names a user Cognito lacks; nothing is left pending; no
-answer was a 500, or a 5xx other than the documented upstream ones, or outside the error shape;
-the quiet stretch had no 5xx at all; and nothing that breaks COGNITO.md reached the double.
-
-Run: ``python bench/soak.py --seconds 120`` (SOAK_SECONDS); ``--no-faults`` for traffic alone.
+Cognito), and :func:`run` reports as broken: a user in Cognito without exactly one record, created
+or confirmed as Cognito says; a record naming a user Cognito lacks; anything left pending; an
+answer that was a 500, or a 5xx other than the documented upstream ones, or outside the error
+shape; any 5xx in the quiet stretch; and any call the double refused as the real Cognito would.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import os
 import random
 import subprocess
 import sys
@@ -38,18 +35,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import psycopg
 from sqlalchemy.engine import make_url
 
 from tests.support import databases
 from tests.support.cognito_double import CognitoDouble
-from tests.support.faults import MissingDependency, RedisServer, TcpProxy
-from tests.support.servers import Gunicorn, clean_environment
+from tests.support.faults import RedisServer, TcpProxy
+from tests.support.servers import ROOT, Gunicorn, clean_environment
 
-# Seeded by --seed: the same traffic again for a failure worth chasing.
+# Seeded per run, and the seed logged: SOAK_SEED gives a failure worth chasing the same choices
+# again (the client threads' interleaving aside).
 RNG = random.Random()
 HIGH = "1000000/second"
 TIMEOUT_SECONDS = 1.0
@@ -190,7 +184,7 @@ class Traffic:
         with self.lock:
             self.answers.append(Answer(kind, status, code, shaped, sent))
 
-    def post(self, kind: str, path: str, body: dict, *, form: bool = False, **headers: str):
+    def post(self, kind: str, path: str, body: dict, *, form: bool = False, **headers: str) -> None:
         if form:
             data = urllib.parse.urlencode(body).encode()
             self.send(kind, path, data, "application/x-www-form-urlencoded", **headers)
@@ -328,8 +322,18 @@ def injector(stand: Stand, seconds: float, started: float, log: Callable[[str], 
 # The run and its verdict
 
 
-def run(stand: Stand, seconds: float, concurrency: int, faults: bool, log=print) -> list[str]:
+def run(
+    stand: Stand,
+    seconds: float,
+    concurrency: int,
+    faults: bool,
+    log: Callable[[str], None] = print,
+    seed: int | None = None,
+) -> list[str]:
     """Drive the stand, reconcile, and return every broken invariant (empty: the soak passed)."""
+    seed = random.randrange(2**32) if seed is None else seed
+    RNG.seed(seed)
+    log(f"seed {seed}")
     started = time.monotonic()
     traffic = Traffic(stand, started)
     threads = [
@@ -352,7 +356,7 @@ def run(stand: Stand, seconds: float, concurrency: int, faults: bool, log=print)
 
 
 def reconcile(stand: Stand, *args: str) -> str:
-    finished = subprocess.run(
+    finished = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
         [sys.executable, "-m", "flask", "--app", "wsgi", "signups", "reconcile", *args],
         cwd=ROOT,
         env={**stand.env, **FAKE_CREDENTIALS},
@@ -411,33 +415,3 @@ def _wrong_answer(answer: Answer, seconds: float) -> str | None:
     if not answer.shaped:
         return f"{where}: {answer.status} not in the error shape"
     return None
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 120)))
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--no-faults", dest="faults", action="store_false")
-    parser.add_argument("--seed", type=int, help="Seed the choices of traffic.")
-    args = parser.parse_args()
-    RNG.seed(args.seed)
-    folder = ROOT / "bench" / "results" / "soak"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        psycopg.connect(databases.POSTGRES_ADMIN, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        raise SystemExit(f"The soak needs PostgreSQL at 127.0.0.1:5432: {error}") from None
-    try:
-        with databases.fresh_postgres_database() as url, stand(url, folder) as running:
-            found = run(running, args.seconds, args.concurrency, args.faults)
-            users = len(running.cognito.users())
-    except MissingDependency as error:
-        raise SystemExit(str(error)) from None
-    if found:
-        print(f"\nSOAK FAILED: {len(found)} problems", *found[:50], sep="\n")
-        raise SystemExit(1)
-    print(f"\nSoak passed: {users} users in Cognito, each with exactly one matching record.")
-
-
-if __name__ == "__main__":
-    main()
