@@ -157,8 +157,8 @@ _MISCONFIGURATION = frozenset(
 THROTTLE_RETRY_AFTER_SECONDS = 1
 QUOTA_RETRY_AFTER_SECONDS = 60
 
-# The error codes Cognito's sign-up calls answer with (COGNITO.md): metrics label these by name
-# and everything else (a proxy's HTML page, a code from a future API version) as "other".
+# The error codes Cognito's sign-up calls answer with (docs/cognito.md): metrics label these by
+# name and everything else (a proxy's HTML page, a code from a future API version) as "other".
 KNOWN_ERROR_CODES = frozenset(
     {
         "UsernameExistsException",
@@ -322,8 +322,9 @@ class CognitoGateway:
                 max_pool_connections=settings.cognito_max_connections,
                 user_agent_extra="signup-service",
                 # Our schemas already checked every parameter, against Cognito's own limits, which
-                # are stricter than botocore's model (COGNITO.md): botocore's second check cost 8%
-                # of each call. Anything past both would meet Cognito's InvalidParameter, a 400.
+                # are stricter than botocore's model (docs/cognito.md): botocore's second check
+                # cost 8% of each call. Anything past both would meet Cognito's InvalidParameter,
+                # a 400.
                 parameter_validation=False,
             ),
         )

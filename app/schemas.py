@@ -1,7 +1,7 @@
 """Request and response schemas: the single source for validation and the OpenAPI document.
 
-Every limit Cognito applies but botocore does not check (see COGNITO.md) is enforced here, so a
-request that would break one is answered with a field error and never reaches Cognito.
+Every limit Cognito applies but botocore does not check (see docs/cognito.md) is enforced here, so
+a request that would break one is answered with a field error and never reaches Cognito.
 """
 
 from __future__ import annotations

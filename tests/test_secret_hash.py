@@ -1,6 +1,6 @@
 from app.cognito import secret_hash
 
-# The published vector from COGNITO.md.
+# The published vector, as docs/cognito.md gives it.
 USERNAME = "username"
 CLIENT_ID = "EPswPGbpdBLZnh9XW134hK7qYe"
 CLIENT_SECRET = "ps50nb7hd1umdnmlt1xa9nwiscqvdvzy5ijw63vcacd09yihc2b"

@@ -11,7 +11,7 @@ for more, and then the server refuses to start; shared storage (redis://) allows
 
 Workers are gevent's: a sign-up spends most of its time waiting on Cognito, Redis and PostgreSQL,
 and each request in a greenlet of its own lets a worker wait on hundreds at once without threads
-fighting over the GIL. `make bench` measured it (README, "Performance"); GUNICORN_WORKER_CLASS=
+fighting over the GIL. `make bench` measured it (docs/performance.md); GUNICORN_WORKER_CLASS=
 gthread with GUNICORN_THREADS is the alternative for comparison.
 """
 

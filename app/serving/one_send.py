@@ -4,8 +4,8 @@ gunicorn writes a response's status line and headers with one ``sendall`` and it
 another: two trips through gevent's socket, two segments on the wire and two reads for the client,
 for a sign-up's answer of a few hundred bytes. :class:`OneSendResponse` holds the head back until
 the first body bytes and sends the two together; the bytes on the wire are gunicorn's own. Under
-load (`make bench`, fast stand-in) that was about a tenth of a worker's CPU per sign-up (README,
-"Performance").
+load (`make bench`, fast stand-in) that was about a tenth of a worker's CPU per sign-up
+(docs/performance.md).
 """
 
 from __future__ import annotations

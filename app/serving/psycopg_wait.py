@@ -15,7 +15,7 @@ def install() -> None:
 
     Under gevent, psycopg falls back to its pure-Python poll loop on gevent's emulated
     ``select.poll``: a poll object, a registration and watchers per wait. Waiting on one watcher
-    instead cut a loaded worker's CPU per sign-up by about a tenth (README, "Performance").
+    instead cut a loaded worker's CPU per sign-up by about a tenth (docs/performance.md).
     psycopg picks its wait function once, as ``psycopg.waiting.wait``.
     """
     psycopg.waiting.wait = _wait

@@ -4,7 +4,7 @@ Every operation gets schemathesis' coverage cases (boundary and just-past-bounda
 documented limit, wrong types, missing fields, other methods and media types) and a bounded
 number of random positive and negative cases, as JSON and as forms. The properties: no 5xx, every
 answer as documented (status, content type, schema: so every error in the one error shape), and
-nothing that breaks a COGNITO.md limit ever reaches the strict double.
+nothing that breaks one of Cognito's limits (docs/cognito.md) ever reaches the strict double.
 
 The schema is loaded at import from an app without a user pool (the document does not depend on
 one); cases are sent to an app wired to the double. Schemathesis' fixture-based loader does not
