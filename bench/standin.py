@@ -5,32 +5,55 @@ with what is measured: every cycle it spends is taken from the service (which us
 more than from the naive proxy (whose one worker holds one core). So it does as little as it can:
 one asyncio protocol per connection, the request's head searched for in the bytes as they arrive,
 the answer sent from a timer, with no task, stream or header dictionary per request. It checks
-nothing: the strict double in tests/ does that. Run:
-``python bench/standin.py --port 9000 --latency-ms 150``.
+nothing: the embedded Cognito (app/serving/embedded_cognito.py) does that, and lends it its wire
+format, once, at start. Run: ``python bench/standin.py --port 9000 --latency-ms 150``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import uuid
+from pathlib import Path
 
-SIGN_UP = b"x-amz-target: awscognitoidentityproviderservice.signup\r\n"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.serving.embedded_cognito import CONTENT_TYPE, TARGET_PREFIX, CognitoError, code_delivery
+
+# The request's head, lowercased, as it arrives.
+SIGN_UP = f"x-amz-target: {TARGET_PREFIX}SignUp\r\n".lower().encode()
 CONTENT_LENGTH = b"\r\ncontent-length:"
 
 # Cognito's answer to a new sign-up, a new UserSub in each.
-SIGNED_UP = (
-    b'{"UserConfirmed": false, "UserSub": "%s", "CodeDeliveryDetails": {"Destination": '
-    b'"a***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}}'
-)
-UNKNOWN = b'{"__type": "UnknownOperationException"}'
+SIGNED_UP = json.dumps(
+    {
+        "UserConfirmed": False,
+        "UserSub": "%s",
+        "CodeDeliveryDetails": code_delivery({"email": "ada@example.com"}),
+    }
+).encode()
+_UNKNOWN = CognitoError("UnknownOperationException", "The stand-in answers SignUp only.")
 
 
-def answer(status: bytes, body: bytes) -> bytes:
+_CONTENT_TYPE = b"\r\nContent-Type: " + CONTENT_TYPE.encode() + b"\r\n"
+
+
+def answer(status: bytes, body: bytes, headers: bytes = b"") -> bytes:
+    """The HTTP answer; ``headers`` are extra lines, each ending in CRLF."""
     return (
-        b"HTTP/1.1 " + status + b"\r\nContent-Type: application/x-amz-json-1.1\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+        b"HTTP/1.1 " + status + _CONTENT_TYPE + headers
+        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )  # fmt: skip
+
+
+# Every other call gets the one error answer, in Cognito's shape.
+UNKNOWN = answer(
+    b"400 Bad Request",
+    _UNKNOWN.body(),
+    b"".join(f"{name}: {value}\r\n".encode() for name, value in _UNKNOWN.headers().items()),
+)
 
 
 class StandIn(asyncio.Protocol):
@@ -61,7 +84,7 @@ class StandIn(asyncio.Protocol):
             if SIGN_UP in head:
                 reply = answer(b"200 OK", SIGNED_UP % str(uuid.uuid4()).encode())
             else:
-                reply = answer(b"400 Bad Request", UNKNOWN)
+                reply = UNKNOWN
             if self._latency:
                 asyncio.get_running_loop().call_later(self._latency, self._send, reply)
             else:

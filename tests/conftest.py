@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.storage.db import db
-from tests.support import databases
+from tests.support import databases, servers
 from tests.support.cognito_double import CognitoDouble
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -186,3 +186,12 @@ def forget_keys(redis_url: str, prefix: str) -> None:
             client.delete(key)
     finally:
         client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``served`` the tests of modules that run the service under gunicorn: the only ones
+    SIGNUP_SERVING_PATCHES changes, so `make test` runs them once more with it off."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and getattr(module, "Gunicorn", None) is servers.Gunicorn:
+            item.add_marker(pytest.mark.served)

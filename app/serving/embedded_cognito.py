@@ -1,240 +1,476 @@
-"""An embedded Cognito for machines with no AWS settings: moto, behind a strict sign-up layer.
+"""The one imitation of Cognito's user-pool API: moto, behind a strict layer of our own.
 
-moto ignores SecretHash, accepts any confirmation code and has no ResendConfirmationCode. The
-``StrictSignUp`` WSGI layer checks the first two and answers the third; every other call reaches
-moto untouched. Confirmation codes are logged, so a developer can finish the flow by hand.
+moto holds the pool and its users and answers over real HTTP, but it ignores SecretHash, accepts
+any confirmation code, has no ResendConfirmationCode and checks no field limit (a missing Password
+is a 500). The layer in front checks all of that, in Cognito's own error shapes (docs/cognito.md).
+`make run` serves it when no user pool is configured and logs each code for the developer; the
+tests use it through tests/support/cognito_double.py, and bench/standin.py borrows its wire format.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
+import ipaddress
 import json
 import logging
+import re
 import secrets
 import threading
-from collections.abc import Iterable
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-import boto3
-from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
-from app.cognito import secret_hash
 from app.config import cognito_environment
 
 logger = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 
-_TARGET = "AWSCognitoIdentityProviderService."
-_AWS_JSON = "application/x-amz-json-1.1"
+TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+# GET /<pool id>/.well-known/jwks.json: the pool's public keys, for anyone, unsigned.
+JWKS_PATH = "/.well-known/jwks.json"
+
+# The pool's password policy; the layer words its refusals as Cognito does, moto would not.
+PASSWORD_POLICY = {
+    "MinimumLength": 8,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+}
+CODE_LIFETIME_SECONDS = 24 * 60 * 60  # a sign-up code expires after a day
+# Wrong codes before TooManyFailedAttempts; Cognito publishes no number, this one is ours.
+MAX_FAILED_ATTEMPTS = 5
+LIST_USERS_MAX = 60
+_MAX_STRING = 131072
+
+# Attributes every user pool knows; any other must be a "custom:" one.
+STANDARD_ATTRIBUTES = frozenset({
+    "address", "birthdate", "email", "email_verified", "family_name", "gender", "given_name",
+    "locale", "middle_name", "name", "nickname", "phone_number", "phone_number_verified",
+    "picture", "preferred_username", "profile", "updated_at", "website", "zoneinfo",
+})  # fmt: skip
+
+# The calls whose fields the layer checks: the three unauthenticated sign-up calls and the one
+# admin call the service makes (reconciliation), each with the members its model names.
+_SIGN_UP_CALL = ("ClientId", "SecretHash", "Username", "AnalyticsMetadata", "UserContextData")
+MEMBERS = {
+    "SignUp": frozenset(
+        {*_SIGN_UP_CALL, "ClientMetadata", "Password", "UserAttributes", "ValidationData"}
+    ),
+    "ConfirmSignUp": frozenset(
+        {*_SIGN_UP_CALL, "ClientMetadata", "ConfirmationCode", "ForceAliasCreation", "Session"}
+    ),
+    "ResendConfirmationCode": frozenset({*_SIGN_UP_CALL, "ClientMetadata"}),
+    "ListUsers": frozenset({"UserPoolId", "AttributesToGet", "Limit", "PaginationToken", "Filter"}),
+}
+# Password is required here although the model makes it optional: our pool is not passwordless.
+_REQUIRED = {
+    "SignUp": ("ClientId", "Username", "Password"),
+    "ConfirmSignUp": ("ClientId", "Username", "ConfirmationCode"),
+    "ResendConfirmationCode": ("ClientId", "Username"),
+    "ListUsers": ("UserPoolId",),
+}
+
+_CLIENT_ID = re.compile(r"[\w+]+", re.ASCII)
+_SECRET_HASH = re.compile(r"[\w+=/]+", re.ASCII)
+# Java's \S, as the service model means it: only ASCII whitespace counts as whitespace.
+_NO_WHITESPACE = re.compile(r"[\S]+", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+[0-9]{4,15}")
+
+
+def secret_hash_of(username: str, client_id: str, client_secret: str) -> str:
+    """SECRET_HASH as Cognito computes it, written here again rather than imported from the app,
+    so that the app's is checked against an independent one (docs/cognito.md, "SECRET_HASH")."""
+    message = (username + client_id).encode("utf-8")
+    digest = hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 class CognitoError(Exception):
-    """A Cognito error answer, in the AWS JSON 1.1 shape botocore turns into a ClientError."""
+    """A Cognito error answer: ``__type`` and ``message``, the code again in x-amzn-ErrorType."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
 
+    def body(self) -> bytes:
+        return json.dumps({"__type": self.code, "message": self.message}).encode()
+
+    def headers(self) -> dict[str, str]:
+        return {"x-amzn-ErrorType": self.code}
+
     def response(self) -> Response:
-        body = json.dumps({"__type": self.code, "message": self.message})
-        headers = {"x-amzn-ErrorType": self.code}
-        return Response(body, self.status, headers, content_type=_AWS_JSON)
+        return Response(self.body(), self.status, self.headers(), content_type=CONTENT_TYPE)
 
 
-class StrictSignUp:
-    """WSGI layer in front of moto: SecretHash and code checks, and ResendConfirmationCode."""
-
-    def __init__(self, moto: WSGIApplication) -> None:
-        self._moto = moto
-        self._pool_id = self._client_id = self._client_secret = ""
-        self._codes: dict[str, str] = {}  # username -> pending confirmation code
-        self._lock = threading.Lock()
-
-    def protect(self, user_pool_id: str, client_id: str, client_secret: str) -> None:
-        """Accept sign-up calls for this app client only, each with a valid SecretHash."""
-        self._pool_id, self._client_id, self._client_secret = user_pool_id, client_id, client_secret
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        action = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET)
-        handler = {
-            "SignUp": self._sign_up,
-            "ConfirmSignUp": self._confirm_sign_up,
-            "ResendConfirmationCode": self._resend_confirmation_code,
-        }.get(action)
-        if request.method != "POST" or handler is None:
-            return self._moto(environ, start_response)
-        body = request.get_data()
-        # We consumed the body: give moto a fresh copy to read.
-        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-        try:
-            params = _json_object(body)
-            response = handler(environ, params, self._checked_username(params))
-        except CognitoError as error:
-            response = error.response()
-        return response(environ, start_response)
-
-    def _checked_username(self, params: Params) -> str:
-        """The Username, once the call is known to come from our client with its secret."""
-        client_id, username, sent_hash = (
-            params.get(k) for k in ("ClientId", "Username", "SecretHash")
-        )
-        if not self._client_id or client_id != self._client_id:
-            raise CognitoError(
-                "ResourceNotFoundException", f"User pool client {client_id} does not exist."
-            )
-        if not isinstance(username, str) or not username:
-            raise CognitoError("InvalidParameterException", "Username is required.")
-        if not sent_hash:
-            message = (
-                f"Client {client_id} is configured with secret but SECRET_HASH was not received"
-            )
-            raise CognitoError("NotAuthorizedException", message)
-        if sent_hash != secret_hash(username, self._client_id, self._client_secret):
-            message = f"Unable to verify secret hash for client {client_id}"
-            raise CognitoError("NotAuthorizedException", message)
-        return username
-
-    def _sign_up(self, environ: WSGIEnvironment, params: Params, username: str) -> Response:
-        response = self._forward(environ)
-        if response.status_code == 200:
-            answer = json.loads(response.get_data())
-            email = _attribute(params.get("UserAttributes"), "email")
-            if email and "CodeDeliveryDetails" not in answer:
-                answer["CodeDeliveryDetails"] = _email_delivery(email)
-                response.set_data(json.dumps(answer))
-            self._issue_code(username)
-        return response
-
-    def _confirm_sign_up(self, environ: WSGIEnvironment, params: Params, username: str) -> Response:
-        user = self._find_user(environ, username)
-        if user is None:
-            return self._forward(environ)  # moto's own UserNotFoundException
-        if user["UserStatus"] == "CONFIRMED":
-            message = "User cannot be confirmed. Current status is CONFIRMED"
-            raise CognitoError("NotAuthorizedException", message)
-        with self._lock:
-            pending = self._codes.get(username)
-        if pending is not None and params.get("ConfirmationCode") != pending:
-            message = "Invalid verification code provided, please try again."
-            raise CognitoError("CodeMismatchException", message)
-        response = self._forward(environ)
-        if response.status_code == 200:
-            with self._lock:
-                self._codes.pop(username, None)
-        return response
-
-    def _resend_confirmation_code(
-        self, environ: WSGIEnvironment, params: Params, username: str
-    ) -> Response:
-        user = self._find_user(environ, username)
-        if user is None:
-            raise CognitoError("UserNotFoundException", "Username/client id combination not found.")
-        if user["UserStatus"] == "CONFIRMED":
-            raise CognitoError("InvalidParameterException", "User is already confirmed.")
-        self._issue_code(username)
-        email = _attribute(user.get("UserAttributes"), "email")
-        answer = {"CodeDeliveryDetails": _email_delivery(email)} if email else {}
-        return Response(json.dumps(answer), 200, content_type=_AWS_JSON)
-
-    def _issue_code(self, username: str) -> None:
-        """Replace any pending code with a new, different one, and log it for the developer."""
-        with self._lock:
-            old = code = self._codes.get(username)
-            while code == old:
-                code = f"{secrets.randbelow(1_000_000):06d}"
-            self._codes[username] = code
-        logger.warning("Confirmation code for %s: %s", username, code)
-
-    def _find_user(self, environ: WSGIEnvironment, username: str) -> Params | None:
-        """moto's AdminGetUser answer for this user, or None when the pool has no such user."""
-        body = json.dumps({"UserPoolId": self._pool_id, "Username": username}).encode()
-        # A copy of this request, unsigned so that moto routes it by X-Amz-Target alone.
-        query = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-        query["HTTP_X_AMZ_TARGET"] = _TARGET + "AdminGetUser"
-        query.pop("HTTP_AUTHORIZATION", None)
-        response = self._forward(query)
-        if response.status_code == 200:
-            return json.loads(response.get_data())
-        if response.headers.get("x-amzn-ErrorType") == "UserNotFoundException":
-            return None
-        raise CognitoError("InternalErrorException", "The embedded Cognito failed.", 500)
-
-    def _forward(self, environ: WSGIEnvironment) -> Response:
-        return Response.from_app(self._moto, environ, buffered=True)
-
-
-def _json_object(body: bytes) -> Params:
-    try:
-        params = json.loads(body)
-    except ValueError:
-        params = None
-    if not isinstance(params, dict):
-        raise CognitoError("SerializationException", "The request body is not a JSON object.")
-    return params
-
-
-def _attribute(attributes: object, name: str) -> str | None:
-    """The value of attribute ``name`` in a Cognito ``[{"Name": ..., "Value": ...}]`` list."""
-    for item in attributes if isinstance(attributes, list) else []:
-        if isinstance(item, dict) and item.get("Name") == name:
-            return str(item.get("Value", ""))
+def code_delivery(attributes: Mapping[str, str]) -> dict[str, str] | None:
+    """Where a code goes, masked as Cognito masks it: the email (``j***@e***``), else by SMS."""
+    email = attributes.get("email")
+    if email:
+        local, _, domain = email.partition("@")
+        return {
+            "Destination": f"{local[:1]}***@{domain[:1]}***",
+            "DeliveryMedium": "EMAIL",
+            "AttributeName": "email",
+        }
+    phone = attributes.get("phone_number")
+    if phone:
+        return {
+            "Destination": f"+{'*' * max(len(phone) - 5, 0)}{phone[-4:]}",
+            "DeliveryMedium": "SMS",
+            "AttributeName": "phone_number",
+        }
     return None
 
 
-def _email_delivery(email: str) -> dict[str, str]:
-    """CodeDeliveryDetails for an email, masked the way Cognito does: ``j***@e***``."""
-    local, _, domain = email.partition("@")
-    masked = f"{local[:1]}***@{domain[:1]}***"
-    return {"Destination": masked, "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+def password_problem(password: str) -> str | None:
+    """The first rule of PASSWORD_POLICY that ``password`` breaks, in Cognito's words."""
+    rules = (
+        ("MinimumLength", len(password) >= PASSWORD_POLICY["MinimumLength"], "not long enough"),
+        ("RequireUppercase", re.search("[A-Z]", password), "must have uppercase characters"),
+        ("RequireLowercase", re.search("[a-z]", password), "must have lowercase characters"),
+        ("RequireNumbers", re.search("[0-9]", password), "must have numeric characters"),
+        ("RequireSymbols", re.search(r"[^\w\s]|_", password), "must have symbol characters"),
+    )
+    for setting, met, problem in rules:
+        if PASSWORD_POLICY[setting] and not met:
+            return f"Password {problem}"
+    return None
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A limit a call broke: ``field`` for people, ``path`` as AWS's validation messages name it."""
+
+    field: str
+    path: str
+    problem: str
+
+
+class _Limits:
+    """Collects every breach of the service model's limits in one call's parameters."""
+
+    def __init__(self) -> None:
+        self.breaches: list[Breach] = []
+
+    def string(
+        self,
+        value: Any,
+        field_name: str,
+        path: str,
+        *,
+        low: int = 0,
+        high: int = _MAX_STRING,
+        pattern: re.Pattern[str] | None = None,
+        allowed: Callable[[str], bool] | None = None,
+        rule: str = "",
+    ) -> None:
+        if not isinstance(value, str):
+            self.add(field_name, path, f"Member must be a string, got {type(value).__name__}")
+            return
+        if len(value) < low:
+            self.add(field_name, path, f"Member must have length greater than or equal to {low}")
+        if len(value) > high:
+            self.add(
+                field_name,
+                path,
+                f"Member must have length less than or equal to {high} (got {len(value)})",
+            )
+        if value and pattern is not None and not pattern.fullmatch(value):
+            self.add(
+                field_name,
+                path,
+                f"Member must satisfy regular expression pattern: {pattern.pattern}",
+            )
+        if value and allowed is not None and not allowed(value):
+            self.add(field_name, path, f"Member must {rule}")
+
+    def required(self, params: Params, name: str) -> bool:
+        if name in params:
+            return True
+        self.add(name, name[:1].lower() + name[1:], "Member must not be null")
+        return False
+
+    def mapping(self, value: Any, field_name: str, path: str) -> dict[str, Any] | None:
+        if isinstance(value, dict):
+            return value
+        self.add(field_name, path, f"Member must be an object, got {type(value).__name__}")
+        return None
+
+    def add(self, field_name: str, path: str, problem: str) -> None:
+        self.breaches.append(Breach(field_name, path, problem))
+
+
+def _username_characters(value: str) -> bool:
+    # [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no separators (whitespace) and no control/format characters.
+    return all(unicodedata.category(char)[0] in "LMSNP" for char in value)
+
+
+def _attribute_name_characters(value: str) -> bool:
+    return all(char in "\t\n\r " or unicodedata.category(char)[0] in "LMSNP" for char in value)
+
+
+def _ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def limits_broken(operation: str, params: Params) -> list[Breach]:
+    """Every limit of docs/cognito.md (and every type) that ``params`` of ``operation`` breaks."""
+    limits = _Limits()
+    for name in sorted(set(params) - MEMBERS[operation]):
+        limits.add(name, name, f"Member is not a parameter of {operation}")
+    present = {name for name in _REQUIRED[operation] if limits.required(params, name)}
+
+    if "UserPoolId" in present:
+        limits.string(params["UserPoolId"], "UserPoolId", "userPoolId", low=1, high=55)
+    if "Limit" in params and (
+        not isinstance(params["Limit"], int) or not 0 <= params["Limit"] <= LIST_USERS_MAX
+    ):
+        limits.add("Limit", "limit", f"Member must be between 0 and {LIST_USERS_MAX}")
+    if "ClientId" in present:
+        limits.string(
+            params["ClientId"], "ClientId", "clientId", low=1, high=128, pattern=_CLIENT_ID
+        )
+    if "SecretHash" in params:
+        limits.string(
+            params["SecretHash"], "SecretHash", "secretHash", low=1, high=128, pattern=_SECRET_HASH
+        )
+    if "Username" in present:
+        limits.string(
+            params["Username"],
+            "Username",
+            "username",
+            low=1,
+            high=128,
+            allowed=_username_characters,
+            rule="contain only letters, marks, symbols, numbers and punctuation",
+        )
+    if "Password" in present:
+        limits.string(
+            params["Password"], "Password", "password", low=1, high=256, pattern=_NO_WHITESPACE
+        )
+    if "ConfirmationCode" in present:
+        limits.string(
+            params["ConfirmationCode"],
+            "ConfirmationCode",
+            "confirmationCode",
+            low=1,
+            high=2048,
+            pattern=_NO_WHITESPACE,
+        )
+    if "Session" in params:
+        limits.string(params["Session"], "Session", "session", low=20, high=2048)
+    if "ForceAliasCreation" in params and not isinstance(params["ForceAliasCreation"], bool):
+        limits.add("ForceAliasCreation", "forceAliasCreation", "Member must be a boolean")
+    for name in ("UserAttributes", "ValidationData"):
+        if name in params:
+            _check_attributes(limits, name, params[name], custom_prefix=name == "UserAttributes")
+    if "ClientMetadata" in params:
+        metadata = limits.mapping(params["ClientMetadata"], "ClientMetadata", "clientMetadata")
+        for key, value in (metadata or {}).items():
+            limits.string(key, f"ClientMetadata key {key!r}", "clientMetadata")
+            limits.string(value, f"ClientMetadata[{key!r}]", f"clientMetadata.{key}")
+    if "AnalyticsMetadata" in params:
+        analytics = limits.mapping(
+            params["AnalyticsMetadata"], "AnalyticsMetadata", "analyticsMetadata"
+        )
+        if analytics and "AnalyticsEndpointId" in analytics:
+            limits.string(
+                analytics["AnalyticsEndpointId"],
+                "AnalyticsMetadata.AnalyticsEndpointId",
+                "analyticsMetadata.analyticsEndpointId",
+            )
+    if "UserContextData" in params:
+        context = limits.mapping(params["UserContextData"], "UserContextData", "userContextData")
+        if context and "IpAddress" in context:
+            limits.string(
+                context["IpAddress"],
+                "UserContextData.IpAddress",
+                "userContextData.ipAddress",
+                allowed=_ip_address,
+                rule="be a valid IPv4 or IPv6 address",
+            )
+        if context and "EncodedData" in context:
+            limits.string(
+                context["EncodedData"], "UserContextData.EncodedData", "userContextData.encodedData"
+            )
+    return limits.breaches
+
+
+def _check_attributes(limits: _Limits, name: str, value: Any, *, custom_prefix: bool) -> None:
+    path = name[:1].lower() + name[1:]
+    if not isinstance(value, list):
+        limits.add(name, path, f"Member must be a list, got {type(value).__name__}")
+        return
+    for index, item in enumerate(value):
+        where, item_path = f"{name}[{index}]", f"{path}.{index + 1}.member"
+        attribute = limits.mapping(item, where, item_path)
+        if attribute is None:
+            continue
+        if "Name" not in attribute:
+            limits.add(f"{where}.Name", f"{item_path}.name", "Member must not be null")
+            continue
+        attribute_name = attribute["Name"]
+        limits.string(
+            attribute_name,
+            f"{where}.Name",
+            f"{item_path}.name",
+            low=1,
+            high=32,
+            allowed=_attribute_name_characters,
+            rule="contain only letters, marks, symbols, numbers, punctuation and whitespace",
+        )
+        label = f"{where}.Value ({attribute_name})" if isinstance(attribute_name, str) else where
+        if "Value" in attribute:
+            limits.string(attribute["Value"], label, f"{item_path}.value", high=2048)
+        if (
+            custom_prefix
+            and isinstance(attribute_name, str)
+            and attribute_name not in STANDARD_ATTRIBUTES
+            and not attribute_name.startswith("custom:")
+        ):
+            limits.add(
+                f"{where}.Name ({attribute_name})",
+                f"{item_path}.name",
+                "Member must be a standard attribute or start with 'custom:'",
+            )
+
+
+def _validation_error(breaches: list[Breach]) -> CognitoError:
+    """AWS's answer to a call past its limits; values are left out, they can be secrets."""
+    details = "; ".join(
+        f"Value at '{breach.path}' failed to satisfy constraint: {breach.problem}"
+        for breach in breaches
+    )
+    noun = "error" if len(breaches) == 1 else "errors"
+    return CognitoError(
+        "InvalidParameterException", f"{len(breaches)} validation {noun} detected: {details}"
+    )
+
+
+def operation_of(request: Request) -> str:
+    """The Cognito operation an ``X-Amz-Target`` names, or "" for none of Cognito's."""
+    target = request.headers.get("X-Amz-Target", "")
+    return target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
+
+
+def is_jwks(request: Request) -> bool:
+    return request.method == "GET" and request.path.endswith(JWKS_PATH)
+
+
+def _attributes(items: object) -> dict[str, str]:
+    """A Cognito ``[{"Name": ..., "Value": ...}]`` list as a dictionary."""
+    return {
+        str(item["Name"]): str(item.get("Value", ""))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and "Name" in item
+    }
+
+
+def _json_answer(answer: Params) -> Response:
+    return Response(json.dumps(answer), 200, content_type=CONTENT_TYPE)
+
+
+@dataclass
+class _Code:
+    value: str
+    sent: float  # time.monotonic()
+    failures: int = 0
+
+
+# moto's words where Cognito's differ (moto names the user, for one).
+_COGNITO_WORDS = {"UsernameExistsException": "User already exists"}
+_USER_NOT_FOUND = ("UserNotFoundException", "Username/client id combination not found.")
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log: the emulator's request lines would pass for the service's own."""
+    """No access log: the imitation's request lines would pass for the service's own."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
 
 class EmbeddedCognito:
-    """moto's Cognito behind a strict sign-up layer, served over HTTP on a background thread."""
+    """One user pool and one app client (with a secret): moto behind the strict layer, served
+    over HTTP by a background thread. A WSGI application itself, and a context manager."""
 
     region = "us-east-1"
-    endpoint_url: str  # this and the next three are set by start()
-    user_pool_id: str
+    code_lifetime_seconds: float = CODE_LIFETIME_SECONDS
+    user_pool_id: str  # this and the next two are moto's, set by start()
     client_id: str
     client_secret: str
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Imported here: bench/standin.py borrows this module's wire format and stays moto-free.
+        from moto.server import create_backend_app
+
+        self._moto: WSGIApplication = create_backend_app("cognito-idp")
         self._host, self._port = host, port
-        self._layer = StrictSignUp(DomainDispatcherApplication(create_backend_app))
+        self.violations: list[str] = []  # every limit a call broke, as "<operation> <field>: ..."
+        self._codes: dict[str, _Code] = {}  # username -> the code last sent
+        self._lock = threading.Lock()
+        # moto's models are plain dicts: ListUsers iterating while a SignUp adds a user would fail.
+        self._moto_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    # Serving
+
     def start(self) -> EmbeddedCognito:
-        """Serve, then create the user pool and its app client (with a secret)."""
-        self._server = make_server(
-            self._host, self._port, self._layer, threaded=True, request_handler=_QuietHandler
-        )
-        self.endpoint_url = f"http://{self._host}:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        """Create the user pool and its app client, then serve."""
+        if self._server is not None:
+            raise RuntimeError("the embedded Cognito is already serving")
         self._create_pool_and_client()
-        self._layer.protect(self.user_pool_id, self.client_id, self.client_secret)
+        self._server = make_server(
+            self._host, self._port, self, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="embedded-cognito",
+            daemon=True,
+        )
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket. moto's state lives on in this process."""
+        """Stop serving and close the socket. moto's pool lives on in this process."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+
+    def __enter__(self) -> EmbeddedCognito:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("start the embedded Cognito before asking for its endpoint")
+        return f"http://{self._host}:{self._server.server_port}"
 
     def settings(self) -> dict[str, str]:
         """The environment variables that point the service at this endpoint."""
@@ -246,37 +482,274 @@ class EmbeddedCognito:
             endpoint_url=self.endpoint_url,
         )
 
-    def _create_pool_and_client(self) -> None:
-        # The emulator's own admin set-up: explicit endpoint and dummy credentials, no os.environ.
-        admin = boto3.session.Session().client(
-            "cognito-idp",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-        )
-        password_policy = {
-            "MinimumLength": 8,
-            "RequireUppercase": True,
-            "RequireLowercase": True,
-            "RequireNumbers": True,
-            "RequireSymbols": False,
-        }
+    def code_for(self, username: str) -> str:
+        """The confirmation code last sent to ``username``; KeyError when none was."""
+        with self._lock:
+            code = self._codes.get(username)
+        if code is None:
+            raise KeyError(f"no confirmation code was sent to {username!r}")
+        return code.value
+
+    def reset(self) -> None:
+        """Forget every user, code and violation; the pool and its app client stay."""
+        for user in list(self._pool_users()):
+            self._call_moto(
+                "AdminDeleteUser", {"UserPoolId": self.user_pool_id, "Username": user["Username"]}
+            )
+        with self._lock:
+            self._codes.clear()
+            self.violations.clear()
+
+    # HTTP
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        response = self.answer(Request(environ))
+        response.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
+        return response(environ, start_response)
+
+    def answer(self, request: Request) -> Response:
+        """Cognito's answer to one HTTP request."""
         try:
-            pool = admin.create_user_pool(
-                PoolName="signup-local",
-                AutoVerifiedAttributes=["email"],
-                Policies={"PasswordPolicy": password_policy},
-                # Without it moto's CodeDeliveryDetails name a made-up SMS number, not the email.
-                AccountRecoverySetting={
-                    "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
-                },
-            )["UserPool"]
-            client = admin.create_user_pool_client(
-                UserPoolId=pool["Id"], ClientName="signup-service", GenerateSecret=True
-            )["UserPoolClient"]
-        finally:
-            admin.close()
+            return self._answer(request)
+        except CognitoError as error:
+            return error.response()
+
+    def _answer(self, request: Request) -> Response:
+        if is_jwks(request):
+            return self._jwks(request)
+        operation = operation_of(request)
+        if request.method != "POST" or not operation:
+            target = request.headers.get("X-Amz-Target", "")
+            raise CognitoError("UnknownOperationException", f"Unknown operation {target!r}")
+        params = self._params(operation, request)
+        if operation in MEMBERS:
+            breaches = self.record_breaches(operation, params)
+            if breaches:
+                raise _validation_error(breaches)
+        sign_up_call = {
+            "SignUp": self._sign_up,
+            "ConfirmSignUp": self._confirm_sign_up,
+            "ResendConfirmationCode": self._resend_confirmation_code,
+        }.get(operation)
+        if sign_up_call is not None:
+            self._authenticate(params)
+            return _json_answer(sign_up_call(request, params))
+        # Any other call reaches moto as it is, if signed with IAM credentials as admin calls are
+        # (the signature itself is not checked): the service makes no other unsigned call.
+        if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+            raise CognitoError(
+                "MissingAuthenticationTokenException", "Missing Authentication Token", 403
+            )
+        return self._relay(request, operation)
+
+    def _params(self, operation: str, request: Request) -> Params:
+        try:
+            params = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            params = None
+        if isinstance(params, dict):
+            return params
+        if operation in MEMBERS:
+            with self._lock:
+                self.violations.append(f"{operation}: the body is not a JSON object")
+        raise CognitoError(
+            "SerializationException", "Start of structure or map found where not expected."
+        )
+
+    def record_breaches(self, operation: str, params: Params) -> list[Breach]:
+        """The limits ``params`` break, each also kept in ``violations``."""
+        breaches = limits_broken(operation, params)
+        with self._lock:
+            self.violations.extend(f"{operation} {b.field}: {b.problem}" for b in breaches)
+        return breaches
+
+    def _authenticate(self, params: Params) -> None:
+        """Only our app client, and only with the SecretHash over the Username sent."""
+        client_id = params["ClientId"]
+        if client_id != self.client_id:
+            raise CognitoError(
+                "ResourceNotFoundException", f"User pool client {client_id} does not exist."
+            )
+        if "SecretHash" not in params:
+            message = (
+                f"Client {client_id} is configured with secret but SECRET_HASH was not received"
+            )
+            raise CognitoError("NotAuthorizedException", message)
+        expected = secret_hash_of(params["Username"], client_id, self.client_secret)
+        if not hmac.compare_digest(params["SecretHash"], expected):
+            message = f"Unable to verify secret hash for client {client_id}"
+            raise CognitoError("NotAuthorizedException", message)
+
+    def _jwks(self, request: Request) -> Response:
+        pool_id = request.path.removesuffix(JWKS_PATH).strip("/")
+        try:
+            self._call_moto("DescribeUserPool", {"UserPoolId": pool_id})
+        except CognitoError:
+            # moto would serve its keys for any pool; Cognito knows only the pools that exist.
+            body = json.dumps({"message": f"User pool {pool_id} does not exist."})
+            return Response(body, 404, content_type="application/json")
+        return self._relay(request, "GetJwks")
+
+    # The sign-up calls: limits and SecretHash already checked
+
+    def _sign_up(self, request: Request, params: Params) -> Params:
+        problem = password_problem(params["Password"])
+        if problem:
+            message = f"Password did not conform with policy: {problem}"
+            raise CognitoError("InvalidPasswordException", message)
+        attributes = _attributes(params.get("UserAttributes"))
+        if "email" in attributes and not _EMAIL.fullmatch(attributes["email"]):
+            raise CognitoError("InvalidParameterException", "Invalid email address format.")
+        if "phone_number" in attributes and not _PHONE.fullmatch(attributes["phone_number"]):
+            raise CognitoError("InvalidParameterException", "Invalid phone number format.")
+        answer = self._relayed(request, "SignUp")
+        answer.pop("CodeDeliveryDetails", None)
+        delivery = code_delivery(attributes)
+        if delivery:
+            answer["CodeDeliveryDetails"] = delivery
+        self._send_code(params["Username"])
+        return answer
+
+    def _confirm_sign_up(self, request: Request, params: Params) -> Params:
+        username = params["Username"]
+        user = self._find_user(username)
+        if user is None:
+            raise CognitoError(*_USER_NOT_FOUND)
+        if user["UserStatus"] == "CONFIRMED":
+            message = "User cannot be confirmed. Current status is CONFIRMED"
+            raise CognitoError("NotAuthorizedException", message)
+        self._check_code(username, params["ConfirmationCode"])
+        return self._relayed(request, "ConfirmSignUp")
+
+    def _resend_confirmation_code(self, request: Request, params: Params) -> Params:
+        username = params["Username"]
+        user = self._find_user(username)
+        if user is None:
+            raise CognitoError(*_USER_NOT_FOUND)
+        if user["UserStatus"] == "CONFIRMED":
+            raise CognitoError("InvalidParameterException", "User is already confirmed.")
+        self._send_code(username)
+        delivery = code_delivery(_attributes(user.get("UserAttributes")))
+        return {"CodeDeliveryDetails": delivery} if delivery else {}
+
+    def _check_code(self, username: str, sent: str) -> None:
+        with self._lock:
+            code = self._codes.get(username)
+            if code is not None and code.failures >= MAX_FAILED_ATTEMPTS:
+                message = "Too many failed attempts: request a new code."
+                raise CognitoError("TooManyFailedAttemptsException", message)
+            if code is None or not hmac.compare_digest(sent.encode(), code.value.encode()):
+                if code is not None:
+                    code.failures += 1
+                message = "Invalid verification code provided, please try again."
+                raise CognitoError("CodeMismatchException", message)
+            if time.monotonic() - code.sent > self.code_lifetime_seconds:
+                message = "Invalid code provided, please request a code again."
+                raise CognitoError("ExpiredCodeException", message)
+
+    def _send_code(self, username: str) -> None:
+        """Replace any code sent before with a new, different one, and deliver it."""
+        with self._lock:
+            previous = self._codes[username].value if username in self._codes else None
+            value = previous
+            while value == previous:
+                value = f"{secrets.randbelow(1_000_000):06d}"
+            self._codes[username] = _Code(value, time.monotonic())
+        self.deliver(username, value)
+
+    def deliver(self, username: str, code: str) -> None:
+        """Where Cognito would email the code: logged, so a developer can finish the flow."""
+        logger.warning("Confirmation code for %s: %s", username, code)
+
+    # moto
+
+    def _relayed(self, request: Request, operation: str) -> Params:
+        """moto's answer to this request, decoded; its refusal as Cognito words it."""
+        response = self._relay(request, operation)
+        answer = json.loads(response.get_data() or b"{}")
+        if response.status_code != 200:
+            code = answer.get("__type", "InternalErrorException")
+            raise CognitoError(code, _COGNITO_WORDS.get(code, answer.get("message", "")))
+        return answer
+
+    def _relay(self, request: Request, operation: str) -> Response:
+        body = request.get_data()
+        # The layer read the body: moto gets a fresh copy of it.
+        environ = {**request.environ, "wsgi.input": io.BytesIO(body)}
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self._moto_response(environ, operation)
+
+    def _call_moto(self, operation: str, params: Params) -> Params:
+        """The layer's own call to moto, unsigned and unchecked; a CognitoError if refused."""
+        environ = EnvironBuilder(
+            method="POST",
+            data=json.dumps(params),
+            headers={"X-Amz-Target": TARGET_PREFIX + operation},
+            content_type=CONTENT_TYPE,
+        ).get_environ()
+        response = self._moto_response(environ, operation)
+        answer = json.loads(response.get_data() or b"{}")
+        if response.status_code != 200:
+            code = answer.get("__type", "InternalErrorException")
+            raise CognitoError(code, answer.get("message", ""), response.status_code)
+        return answer
+
+    def _moto_response(self, environ: WSGIEnvironment, operation: str) -> Response:
+        with self._moto_lock:
+            try:
+                return Response.from_app(self._moto, environ, buffered=True)
+            except NotImplementedError:
+                raise CognitoError(
+                    "UnknownOperationException", f"Unknown operation {operation!r}"
+                ) from None
+            except Exception as error:
+                # Any failure of moto is this endpoint's 500. Its type only: moto's messages
+                # can carry request values.
+                logger.error("moto failed on %s: %s", operation, type(error).__name__)
+                raise CognitoError(
+                    "InternalErrorException", "The embedded Cognito failed.", 500
+                ) from None
+
+    def _find_user(self, username: str) -> Params | None:
+        """moto's AdminGetUser answer for this user, or None when the pool has no such user."""
+        try:
+            return self._call_moto(
+                "AdminGetUser", {"UserPoolId": self.user_pool_id, "Username": username}
+            )
+        except CognitoError as error:
+            if error.code == "UserNotFoundException":
+                return None
+            raise
+
+    def _pool_users(self) -> Iterator[Params]:
+        """Every user of the pool, as ListUsers shows them."""
+        params: Params = {"UserPoolId": self.user_pool_id, "Limit": LIST_USERS_MAX}
+        while True:
+            page = self._call_moto("ListUsers", params)
+            yield from page.get("Users", [])
+            if not page.get("PaginationToken"):
+                return
+            params["PaginationToken"] = page["PaginationToken"]
+
+    def _create_pool_and_client(self) -> None:
+        policy = {
+            **PASSWORD_POLICY,
+            # moto's own setting, not Cognito's: without it moto refuses passwords of 99
+            # characters or more, where Cognito takes up to 256 (checked above).
+            "MaximumLength": 257,
+        }
+        pool = self._call_moto(
+            "CreateUserPool",
+            {
+                "PoolName": "signup-local",
+                "AutoVerifiedAttributes": ["email"],
+                "Policies": {"PasswordPolicy": policy},
+            },
+        )["UserPool"]
+        client = self._call_moto(
+            "CreateUserPoolClient",
+            {"UserPoolId": pool["Id"], "ClientName": "signup-service", "GenerateSecret": True},
+        )["UserPoolClient"]
         self.user_pool_id = pool["Id"]
         self.client_id = client["ClientId"]
         self.client_secret = client["ClientSecret"]

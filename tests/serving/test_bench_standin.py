@@ -93,4 +93,6 @@ def test_any_other_operation_is_refused(standin):
         )
 
     assert refused.value.response["Error"]["Code"] == "UnknownOperationException"
-    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    metadata = refused.value.response["ResponseMetadata"]
+    assert metadata["HTTPStatusCode"] == 400
+    assert metadata["HTTPHeaders"]["x-amzn-errortype"] == "UnknownOperationException"

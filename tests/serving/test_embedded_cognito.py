@@ -1,8 +1,20 @@
-"""The embedded Cognito, over real HTTP: what it adds to moto for the three sign-up calls."""
+"""The one Cognito imitation (app/serving/embedded_cognito.py): moto behind our strict layer.
+
+Most tests talk to it as the service does, over HTTP with boto3, through the tests' double: the
+same imitation with its calls recorded and its codes readable. The last ones start it as `make
+run` does and read the codes from its log. SecretHash is sent as the app computes it and checked
+by the imitation's own code: each checks the other, and both are checked against AWS's vector.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,29 +25,42 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from app.cognito import secret_hash
-from app.serving.embedded_cognito import EmbeddedCognito
+from app.serving.embedded_cognito import (
+    MAX_FAILED_ATTEMPTS,
+    EmbeddedCognito,
+    secret_hash_of,
+)
+from tests.support.cognito_double import JWKS, CognitoDouble
 
 PASSWORD = "Correct-Horse-7"
 MASKED_EMAIL = {"Destination": "j***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+WRONG_HASH = "d3JvbmcgaGFzaA=="
+
+# AWS's published SECRET_HASH vector (docs/cognito.md, "SECRET_HASH").
+VECTOR_USERNAME = "username"
+VECTOR_CLIENT_ID = "EPswPGbpdBLZnh9XW134hK7qYe"
+VECTOR_SECRET = "ps50nb7hd1umdnmlt1xa9nwiscqvdvzy5ijw63vcacd09yihc2b"
+VECTOR_HASH = "oUkNFqfm7UjLds8vXFWarT1l3gqORGoztf+EyFmoX2Q="
+VECTOR_HASH_SWAPPED = "wCjpQrvgfKZLOmJ4OobAvFw8raF00sEd209G+ROQrKs="
+
+Imitation = EmbeddedCognito | CognitoDouble
 
 
-@pytest.fixture(scope="module")
-def embedded() -> Iterator[EmbeddedCognito]:
-    server = EmbeddedCognito().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def cognito(embedded: EmbeddedCognito) -> Iterator[Any]:
-    client = boto3.session.Session().client(
+def boto3_client(endpoint_url: str) -> Any:
+    """Made-up keys: the sign-up calls go unsigned, admin calls are signed with them."""
+    return boto3.session.Session().client(
         "cognito-idp",
-        endpoint_url=embedded.endpoint_url,
+        endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )
+
+
+@pytest.fixture(scope="module")
+def idp(cognito_server: CognitoDouble) -> Iterator[Any]:
+    client = boto3_client(cognito_server.endpoint_url)
     yield client
     client.close()
 
@@ -46,20 +71,598 @@ def username() -> str:
     return f"jane.{uuid.uuid4().hex[:12]}@example.com"
 
 
-def identify(embedded: EmbeddedCognito, username: str) -> dict[str, str]:
+def identify(imitation: Imitation, username: str) -> dict[str, str]:
     return {
-        "ClientId": embedded.client_id,
+        "ClientId": imitation.client_id,
         "Username": username,
-        "SecretHash": secret_hash(username, embedded.client_id, embedded.client_secret),
+        "SecretHash": secret_hash(username, imitation.client_id, imitation.client_secret),
     }
 
 
-def sign_up(cognito: Any, embedded: EmbeddedCognito, username: str) -> dict[str, Any]:
-    return cognito.sign_up(
-        **identify(embedded, username),
-        Password=PASSWORD,
-        UserAttributes=[{"Name": "email", "Value": username}],
+def sign_up(idp: Any, imitation: Imitation, username: str, **extra: Any) -> dict[str, Any]:
+    params = {
+        **identify(imitation, username),
+        "Password": PASSWORD,
+        "UserAttributes": [{"Name": "email", "Value": username}],
+        **extra,
+    }
+    return idp.sign_up(**params)
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = excinfo.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def status_of(cognito: CognitoDouble, username: str) -> str | None:
+    user = cognito.users().get(username)
+    return None if user is None else ("CONFIRMED" if user.confirmed else "UNCONFIRMED")
+
+
+def post_raw(
+    endpoint_url: str, target: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """POST exactly ``body``; the status, headers and decoded answer, errors included."""
+    request = urllib.request.Request(
+        endpoint_url,
+        body,
+        {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1", **(headers or {})},
     )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers), json.load(answer)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), json.load(error)
+
+
+# SecretHash
+
+
+def test_its_secret_hash_matches_aws_s_published_vector() -> None:
+    assert secret_hash_of(VECTOR_USERNAME, VECTOR_CLIENT_ID, VECTOR_SECRET) == VECTOR_HASH
+    # The message in the wrong order (client id + username) is the known bug's answer.
+    assert secret_hash_of(VECTOR_CLIENT_ID, VECTOR_USERNAME, VECTOR_SECRET) == VECTOR_HASH_SWAPPED
+
+
+def test_a_sign_up_with_the_right_secret_hash_is_accepted(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    response = sign_up(idp, cognito, username)
+
+    assert response["UserConfirmed"] is False
+    assert response["UserSub"] == cognito.sub_for(username)
+    assert cognito.calls("SignUp")[0].params["SecretHash"] == secret_hash_of(
+        username, cognito.client_id, cognito.client_secret
+    )
+    assert cognito.violations == []
+
+
+def _swapped_order(cognito: CognitoDouble, username: str) -> str:
+    message = (cognito.client_id + username).encode()
+    digest = hmac.new(cognito.client_secret.encode(), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+@pytest.mark.parametrize(
+    ("hash_sent", "message"),
+    [
+        (None, "Client {client_id} is configured with secret but SECRET_HASH was not received"),
+        (WRONG_HASH, "Unable to verify secret hash for client {client_id}"),
+        (_swapped_order, "Unable to verify secret hash for client {client_id}"),
+    ],
+    ids=["missing", "wrong", "swapped-order"],
+)
+def test_a_sign_up_without_a_valid_secret_hash_is_refused(
+    idp: Any, cognito: CognitoDouble, username: str, hash_sent: Any, message: str
+) -> None:
+    params = {"ClientId": cognito.client_id, "Username": username, "Password": PASSWORD}
+    if hash_sent is not None:
+        params["SecretHash"] = hash_sent(cognito, username) if callable(hash_sent) else hash_sent
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.sign_up(**params)
+
+    assert error_of(excinfo) == (
+        "NotAuthorizedException",
+        message.format(client_id=cognito.client_id),
+    )
+    assert cognito.users() == {}
+    assert cognito.violations == []
+
+
+def test_a_secret_hash_over_another_username_is_refused(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    params = {**identify(cognito, "someone.else@example.com"), "Username": username}
+
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.sign_up(**params, Password=PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("operation", "extra"),
+    [
+        ("sign_up", {"Password": PASSWORD}),
+        ("confirm_sign_up", {"ConfirmationCode": "123456"}),
+        ("resend_confirmation_code", {}),
+    ],
+)
+def test_each_sign_up_call_checks_the_secret_hash(
+    idp: Any, cognito: CognitoDouble, username: str, operation: str, extra: dict[str, str]
+) -> None:
+    sign_up(idp, cognito, username)
+    params = {**identify(cognito, username), "SecretHash": WRONG_HASH, **extra}
+
+    with pytest.raises(ClientError) as excinfo:
+        getattr(idp, operation)(**params)
+
+    assert error_of(excinfo)[0] == "NotAuthorizedException"
+
+
+@pytest.mark.parametrize("operation", ["sign_up", "confirm_sign_up", "resend_confirmation_code"])
+def test_an_unknown_client_id_is_not_found(
+    idp: Any, cognito: CognitoDouble, username: str, operation: str
+) -> None:
+    params = {
+        "ClientId": "unknownclient",
+        "Username": username,
+        "SecretHash": secret_hash(username, "unknownclient", cognito.client_secret),
+        **({"Password": PASSWORD} if operation == "sign_up" else {}),
+        **({"ConfirmationCode": "123456"} if operation == "confirm_sign_up" else {}),
+    }
+
+    with pytest.raises(ClientError) as excinfo:
+        getattr(idp, operation)(**params)
+
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+
+
+# SignUp
+
+
+def test_sign_up_answers_with_the_email_masked(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    response = sign_up(idp, cognito, username)
+
+    assert response["CodeDeliveryDetails"] == MASKED_EMAIL
+    assert status_of(cognito, username) == "UNCONFIRMED"
+    assert cognito.calls("SignUp")[0].params["Username"] == username
+
+
+def test_without_an_email_the_code_goes_by_sms(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    phone = [{"Name": "phone_number", "Value": "+14155550100"}]
+
+    delivery = sign_up(idp, cognito, username, UserAttributes=phone)["CodeDeliveryDetails"]
+
+    assert delivery == {
+        "Destination": "+*******0100",
+        "DeliveryMedium": "SMS",
+        "AttributeName": "phone_number",
+    }
+
+
+def test_a_taken_username_is_refused_in_cognito_s_words(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_up(idp, cognito, username)
+
+    assert error_of(excinfo) == ("UsernameExistsException", "User already exists")
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("Sh0rt", "Password not long enough"),
+        ("alllowercase1", "Password must have uppercase characters"),
+        ("ALLUPPERCASE1", "Password must have lowercase characters"),
+        ("No-numbers-here", "Password must have numeric characters"),
+    ],
+)
+def test_the_password_policy_is_enforced_in_cognito_s_words(
+    idp: Any, cognito: CognitoDouble, username: str, password: str, problem: str
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        sign_up(idp, cognito, username, Password=password)
+
+    assert error_of(excinfo) == (
+        "InvalidPasswordException",
+        f"Password did not conform with policy: {problem}",
+    )
+    assert cognito.users() == {}
+
+
+def test_a_password_of_256_characters_is_accepted(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    # moto alone refuses anything from 99 characters on.
+    sign_up(idp, cognito, username, Password=PASSWORD + "x" * (256 - len(PASSWORD)))
+
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_a_malformed_email_is_an_invalid_parameter(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        sign_up(idp, cognito, username, UserAttributes=[{"Name": "email", "Value": "no-at-sign"}])
+
+    assert error_of(excinfo) == ("InvalidParameterException", "Invalid email address format.")
+
+
+# Field limits: refused before moto, each recorded
+
+
+@pytest.mark.parametrize(
+    ("username", "extra", "field"),
+    [
+        pytest.param("j" * 129, {}, "Username", id="username-129-chars"),
+        pytest.param("jane doe", {}, "Username", id="username-with-a-space"),
+        pytest.param("jane", {"Password": "x" * 257}, "Password", id="password-257-chars"),
+        pytest.param(
+            "jane",
+            {"UserContextData": {"IpAddress": "999.0.0.1"}},
+            "UserContextData.IpAddress",
+            id="invalid-ip",
+        ),
+        pytest.param(
+            "jane",
+            {"ValidationData": [{"Name": "note", "Value": "x" * 2049}]},
+            "ValidationData[0].Value",
+            id="value-2049-chars",
+        ),
+        pytest.param(
+            "jane",
+            {"UserAttributes": [{"Name": "plan", "Value": "pro"}]},
+            "UserAttributes[0].Name",
+            id="custom-attribute-without-prefix",
+        ),
+        pytest.param(
+            "jane",
+            {"AnalyticsMetadata": {"AnalyticsEndpointId": "x" * 131073}},
+            "AnalyticsMetadata.AnalyticsEndpointId",
+            id="endpoint-id-131073-chars",
+        ),
+    ],
+)
+def test_a_limit_breach_is_refused_and_recorded(
+    idp: Any, cognito: CognitoDouble, username: str, extra: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        sign_up(idp, cognito, username, **extra)
+
+    assert error_of(excinfo)[0] == "InvalidParameterException"
+    assert len(cognito.violations) == 1
+    assert field in cognito.violations[0]
+    assert cognito.users() == {}
+
+
+def test_a_code_with_whitespace_is_refused_and_recorded(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode="12 34")
+
+    assert error_of(excinfo)[0] == "InvalidParameterException"
+    [violation] = cognito.violations
+    assert violation.startswith("ConfirmSignUp ConfirmationCode: ")
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_a_missing_password_is_an_invalid_parameter_in_cognito_s_shape(
+    cognito: CognitoDouble, username: str
+) -> None:
+    # moto alone answers a 500; botocore would send it with parameter validation off, as ours is.
+    body = json.dumps(identify(cognito, username)).encode()
+
+    status, headers, answer = post_raw(
+        cognito.endpoint_url, "AWSCognitoIdentityProviderService.SignUp", body
+    )
+
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == "InvalidParameterException"
+    assert headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert set(answer) == {"__type", "message"}
+    assert answer["__type"] == "InvalidParameterException"
+    assert "'password'" in answer["message"]
+    assert cognito.violations == ["SignUp Password: Member must not be null"]
+    assert cognito.users() == {}
+
+
+def test_a_body_that_is_not_a_json_object_is_refused(cognito: CognitoDouble) -> None:
+    status, _, answer = post_raw(
+        cognito.endpoint_url, "AWSCognitoIdentityProviderService.SignUp", b"[]"
+    )
+
+    assert (status, answer["__type"]) == (400, "SerializationException")
+    assert cognito.violations == ["SignUp: the body is not a JSON object"]
+
+
+def test_an_unknown_operation_is_refused(cognito: CognitoDouble) -> None:
+    status, headers, _ = post_raw(cognito.endpoint_url, "SomeOtherService.SignUp", b"{}")
+
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "UnknownOperationException")
+
+
+# ConfirmSignUp
+
+
+def test_the_code_sent_confirms_the_user(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    sign_up(idp, cognito, username)
+
+    idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=cognito.code_for(username))
+
+    assert status_of(cognito, username) == "CONFIRMED"
+
+
+def test_a_wrong_code_is_refused_and_the_user_stays_unconfirmed(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    wrong = f"{(int(cognito.code_for(username)) + 1) % 1_000_000:06d}"
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=wrong)
+
+    assert error_of(excinfo) == (
+        "CodeMismatchException",
+        "Invalid verification code provided, please try again.",
+    )
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_an_expired_code_is_refused(
+    idp: Any, cognito: CognitoDouble, username: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cognito, "code_lifetime_seconds", -1)
+    sign_up(idp, cognito, username)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.confirm_sign_up(
+            **identify(cognito, username), ConfirmationCode=cognito.code_for(username)
+        )
+
+    assert error_of(excinfo)[0] == "ExpiredCodeException"
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_after_too_many_wrong_codes_only_a_new_code_confirms(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    code = cognito.code_for(username)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(MAX_FAILED_ATTEMPTS):
+        with pytest.raises(idp.exceptions.CodeMismatchException):
+            idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=wrong)
+
+    with pytest.raises(idp.exceptions.TooManyFailedAttemptsException):
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=code)
+
+    idp.resend_confirmation_code(**identify(cognito, username))
+    idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=cognito.code_for(username))
+    assert status_of(cognito, username) == "CONFIRMED"
+
+
+def test_confirming_a_confirmed_user_is_not_authorized(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    code = cognito.code_for(username)
+    idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=code)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=code)
+
+    assert error_of(excinfo) == (
+        "NotAuthorizedException",
+        "User cannot be confirmed. Current status is CONFIRMED",
+    )
+
+
+def test_confirming_an_unknown_user_is_not_found(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode="123456")
+
+    assert error_of(excinfo) == (
+        "UserNotFoundException",
+        "Username/client id combination not found.",
+    )
+
+
+# ResendConfirmationCode
+
+
+def test_resend_answers_with_the_email_masked(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+
+    response = idp.resend_confirmation_code(**identify(cognito, username))
+
+    assert response["CodeDeliveryDetails"] == MASKED_EMAIL
+
+
+def test_a_resent_code_is_new_and_confirms_the_user(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    first = cognito.code_for(username)
+    idp.resend_confirmation_code(**identify(cognito, username))
+    resent = cognito.code_for(username)
+    assert resent != first
+
+    idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=resent)
+
+    assert status_of(cognito, username) == "CONFIRMED"
+
+
+def test_resending_invalidates_the_previous_code(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    first = cognito.code_for(username)
+    idp.resend_confirmation_code(**identify(cognito, username))
+
+    with pytest.raises(idp.exceptions.CodeMismatchException):
+        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=first)
+
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_resend_for_an_unknown_user_is_not_found(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        idp.resend_confirmation_code(**identify(cognito, username))
+
+    assert error_of(excinfo) == (
+        "UserNotFoundException",
+        "Username/client id combination not found.",
+    )
+
+
+def test_resend_for_a_confirmed_user_is_an_invalid_parameter(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    code = cognito.code_for(username)
+    idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=code)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.resend_confirmation_code(**identify(cognito, username))
+
+    assert error_of(excinfo) == ("InvalidParameterException", "User is already confirmed.")
+    assert cognito.code_for(username) == code
+
+
+# ListUsers and the public keys
+
+
+def test_list_users_pages_through_the_pool(idp: Any, cognito: CognitoDouble) -> None:
+    for name in ("ada", "grace", "katherine"):
+        sign_up(idp, cognito, f"{name}@example.com")
+
+    first = idp.list_users(UserPoolId=cognito.user_pool_id, Limit=2)
+    second = idp.list_users(
+        UserPoolId=cognito.user_pool_id, Limit=2, PaginationToken=first["PaginationToken"]
+    )
+
+    listed = [user["Username"] for page in (first, second) for user in page["Users"]]
+    assert sorted(listed) == ["ada@example.com", "grace@example.com", "katherine@example.com"]
+    assert "PaginationToken" not in second
+    assert cognito.violations == []
+
+
+def test_list_users_unsigned_is_refused(cognito: CognitoDouble) -> None:
+    body = json.dumps({"UserPoolId": cognito.user_pool_id}).encode()
+
+    status, headers, _ = post_raw(
+        cognito.endpoint_url, "AWSCognitoIdentityProviderService.ListUsers", body
+    )
+
+    assert (status, headers["x-amzn-ErrorType"]) == (403, "MissingAuthenticationTokenException")
+
+
+def test_list_users_past_its_page_limit_is_refused_and_recorded(
+    idp: Any, cognito: CognitoDouble
+) -> None:
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        idp.list_users(UserPoolId=cognito.user_pool_id, Limit=61)
+
+    assert cognito.violations == ["ListUsers Limit: Member must be between 0 and 60"]
+
+
+def test_the_pool_s_public_keys_are_served_and_recorded(cognito: CognitoDouble) -> None:
+    url = f"{cognito.endpoint_url}/{cognito.user_pool_id}/.well-known/jwks.json"
+
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        keys = json.load(answer)["keys"]
+
+    assert keys
+    assert {"kid", "kty", "n", "e"} <= set(keys[0])
+    assert len(cognito.calls(JWKS)) == 1
+
+
+def test_an_unknown_pool_has_no_public_keys(cognito: CognitoDouble) -> None:
+    url = f"{cognito.endpoint_url}/us-east-1_NoSuchPool/.well-known/jwks.json"
+
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(url, timeout=10)
+
+    excinfo.value.close()
+    assert excinfo.value.code == 404
+
+
+# The tests' conveniences
+
+
+def test_fail_next_fails_once(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    cognito.fail_next("SignUp", "TooManyRequestsException", "Rate exceeded")
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_up(idp, cognito, username)
+    assert error_of(excinfo) == ("TooManyRequestsException", "Rate exceeded")
+
+    assert sign_up(idp, cognito, username)["UserConfirmed"] is False
+    assert len(cognito.calls("SignUp")) == 2
+
+
+def test_respond_raw_next_answers_exactly_that(cognito: CognitoDouble, username: str) -> None:
+    cognito.respond_raw_next("SignUp", 502, b"<html>Bad Gateway</html>")
+    request = urllib.request.Request(
+        cognito.endpoint_url,
+        json.dumps(identify(cognito, username)).encode(),
+        {"X-Amz-Target": "AWSCognitoIdentityProviderService.SignUp"},
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=10)
+
+    with excinfo.value as answer:
+        assert (answer.code, answer.read()) == (502, b"<html>Bad Gateway</html>")
+
+
+def test_reset_forgets_users_codes_calls_and_violations(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    with pytest.raises(ClientError):
+        sign_up(idp, cognito, "j" * 129)
+
+    cognito.reset()
+
+    assert cognito.users() == {}
+    assert (cognito.received, cognito.violations) == ([], [])
+    with pytest.raises(KeyError):
+        cognito.code_for(username)
+    sign_up(idp, cognito, username)  # the pool and its client are still there
+
+
+# As `make run` starts it: codes logged, nothing secret
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[EmbeddedCognito]:
+    with EmbeddedCognito() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def embedded_idp(embedded: EmbeddedCognito) -> Iterator[Any]:
+    client = boto3_client(embedded.endpoint_url)
+    yield client
+    client.close()
 
 
 def logged_codes(caplog: pytest.LogCaptureFixture, username: str) -> list[str]:
@@ -73,16 +676,6 @@ def logged_codes(caplog: pytest.LogCaptureFixture, username: str) -> list[str]:
     ]
 
 
-def status_of(cognito: Any, embedded: EmbeddedCognito, username: str) -> str:
-    user = cognito.admin_get_user(UserPoolId=embedded.user_pool_id, Username=username)
-    return user["UserStatus"]
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
-
-
 def test_settings_point_at_the_endpoint(embedded: EmbeddedCognito) -> None:
     assert embedded.settings() == {
         "COGNITO_USER_POOL_ID": embedded.user_pool_id,
@@ -93,224 +686,39 @@ def test_settings_point_at_the_endpoint(embedded: EmbeddedCognito) -> None:
     }
 
 
-def test_sign_up_with_the_right_secret_hash_returns_masked_delivery(
-    cognito: Any, embedded: EmbeddedCognito, username: str
+def test_the_logged_codes_confirm_the_user(
+    embedded_idp: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = sign_up(cognito, embedded, username)
-
-    assert response["UserConfirmed"] is False
-    assert response["CodeDeliveryDetails"] == MASKED_EMAIL
-    assert status_of(cognito, embedded, username) == "UNCONFIRMED"
-
-
-@pytest.mark.parametrize(
-    ("secret_hash_sent", "message"),
-    [
-        (None, "Client {client_id} is configured with secret but SECRET_HASH was not received"),
-        ("d3JvbmcgaGFzaA==", "Unable to verify secret hash for client {client_id}"),
-    ],
-    ids=["missing", "wrong"],
-)
-def test_sign_up_without_a_valid_secret_hash_is_refused(
-    cognito: Any,
-    embedded: EmbeddedCognito,
-    username: str,
-    secret_hash_sent: str | None,
-    message: str,
-) -> None:
-    params = {"ClientId": embedded.client_id, "Username": username, "Password": PASSWORD}
-    if secret_hash_sent is not None:
-        params["SecretHash"] = secret_hash_sent
-
-    with pytest.raises(ClientError) as excinfo:
-        cognito.sign_up(**params)
-
-    assert error_of(excinfo) == (
-        "NotAuthorizedException",
-        message.format(client_id=embedded.client_id),
-    )
-    with pytest.raises(cognito.exceptions.UserNotFoundException):
-        status_of(cognito, embedded, username)
-
-
-def test_secret_hash_over_another_username_is_refused(
-    cognito: Any, embedded: EmbeddedCognito, username: str
-) -> None:
-    params = {**identify(embedded, "someone.else@example.com"), "Username": username}
-
-    with pytest.raises(cognito.exceptions.NotAuthorizedException):
-        cognito.sign_up(**params, Password=PASSWORD)
-
-
-@pytest.mark.parametrize(
-    ("operation", "extra"),
-    [
-        ("sign_up", {"Password": PASSWORD}),
-        ("confirm_sign_up", {"ConfirmationCode": "123456"}),
-        ("resend_confirmation_code", {}),
-    ],
-)
-def test_each_sign_up_call_checks_the_secret_hash(
-    cognito: Any, embedded: EmbeddedCognito, username: str, operation: str, extra: dict[str, str]
-) -> None:
-    sign_up(cognito, embedded, username)
-    params = {**identify(embedded, username), "SecretHash": "d3JvbmcgaGFzaA==", **extra}
-
-    with pytest.raises(ClientError) as excinfo:
-        getattr(cognito, operation)(**params)
-
-    assert error_of(excinfo)[0] == "NotAuthorizedException"
-
-
-@pytest.mark.parametrize("operation", ["sign_up", "confirm_sign_up", "resend_confirmation_code"])
-def test_an_unknown_client_id_is_not_found(
-    cognito: Any, embedded: EmbeddedCognito, username: str, operation: str
-) -> None:
-    params = {
-        "ClientId": "unknownclient",
-        "Username": username,
-        "SecretHash": secret_hash(username, "unknownclient", embedded.client_secret),
-        **({"Password": PASSWORD} if operation == "sign_up" else {}),
-        **({"ConfirmationCode": "123456"} if operation == "confirm_sign_up" else {}),
-    }
-
-    with pytest.raises(ClientError) as excinfo:
-        getattr(cognito, operation)(**params)
-
-    assert error_of(excinfo)[0] == "ResourceNotFoundException"
-
-
-def test_a_wrong_code_is_refused_and_the_user_stays_unconfirmed(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    [code] = logged_codes(caplog, username)
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-
-    with pytest.raises(ClientError) as excinfo:
-        cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=wrong)
-
-    assert error_of(excinfo) == (
-        "CodeMismatchException",
-        "Invalid verification code provided, please try again.",
-    )
-    assert status_of(cognito, embedded, username) == "UNCONFIRMED"
-
-
-def test_the_logged_code_confirms_the_user(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    [code] = logged_codes(caplog, username)
-
-    cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
-
-    assert status_of(cognito, embedded, username) == "CONFIRMED"
-
-
-def test_confirming_a_confirmed_user_is_not_authorized(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    [code] = logged_codes(caplog, username)
-    cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
-
-    with pytest.raises(ClientError) as excinfo:
-        cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
-
-    assert error_of(excinfo) == (
-        "NotAuthorizedException",
-        "User cannot be confirmed. Current status is CONFIRMED",
-    )
-
-
-def test_confirming_an_unknown_user_is_not_found(
-    cognito: Any, embedded: EmbeddedCognito, username: str
-) -> None:
-    with pytest.raises(cognito.exceptions.UserNotFoundException):
-        cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode="123456")
-
-
-def test_resend_returns_masked_delivery(
-    cognito: Any, embedded: EmbeddedCognito, username: str
-) -> None:
-    sign_up(cognito, embedded, username)
-
-    response = cognito.resend_confirmation_code(**identify(embedded, username))
-
-    assert response["CodeDeliveryDetails"] == MASKED_EMAIL
-
-
-def test_a_resent_code_confirms_the_user(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    cognito.resend_confirmation_code(**identify(embedded, username))
+    sign_up(embedded_idp, embedded, username)
+    embedded_idp.resend_confirmation_code(**identify(embedded, username))
     first, resent = logged_codes(caplog, username)
     assert resent != first
 
-    cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=resent)
+    embedded_idp.confirm_sign_up(**identify(embedded, username), ConfirmationCode=resent)
 
-    assert status_of(cognito, embedded, username) == "CONFIRMED"
-
-
-def test_resending_invalidates_the_previous_code(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    cognito.resend_confirmation_code(**identify(embedded, username))
-    first, _ = logged_codes(caplog, username)
-
-    with pytest.raises(cognito.exceptions.CodeMismatchException):
-        cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=first)
-
-    assert status_of(cognito, embedded, username) == "UNCONFIRMED"
-
-
-def test_resend_for_an_unknown_user_is_not_found(
-    cognito: Any, embedded: EmbeddedCognito, username: str
-) -> None:
-    with pytest.raises(ClientError) as excinfo:
-        cognito.resend_confirmation_code(**identify(embedded, username))
-
-    assert error_of(excinfo) == (
-        "UserNotFoundException",
-        "Username/client id combination not found.",
-    )
-
-
-def test_resend_for_a_confirmed_user_is_invalid(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    sign_up(cognito, embedded, username)
-    [code] = logged_codes(caplog, username)
-    cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
-
-    with pytest.raises(ClientError) as excinfo:
-        cognito.resend_confirmation_code(**identify(embedded, username))
-
-    assert error_of(excinfo) == ("InvalidParameterException", "User is already confirmed.")
-    assert logged_codes(caplog, username) == [code]
+    user = embedded_idp.admin_get_user(UserPoolId=embedded.user_pool_id, Username=username)
+    assert user["UserStatus"] == "CONFIRMED"
 
 
 def test_secrets_and_passwords_are_never_logged(
-    cognito: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
+    embedded_idp: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Everything on the emulator's side, at every level; botocore's own DEBUG output in this
-    # test's client is not the emulator's to control, so it stays at the default level.
+    # Everything on the imitation's side, at every level; botocore's own DEBUG output in this
+    # test's client is not the imitation's to control, so it stays at the default level.
     for name in ("app", "moto", "werkzeug"):
         caplog.set_level(logging.DEBUG, logger=name)
     sent_hash = identify(embedded, username)["SecretHash"]
-    sign_up(cognito, embedded, username)
-    cognito.resend_confirmation_code(**identify(embedded, username))
-    with pytest.raises(cognito.exceptions.NotAuthorizedException):
-        cognito.sign_up(
-            **{**identify(embedded, username), "SecretHash": "d3JvbmcgaGFzaA=="},
-            Password=PASSWORD,
+    sign_up(embedded_idp, embedded, username)
+    embedded_idp.resend_confirmation_code(**identify(embedded, username))
+    with pytest.raises(embedded_idp.exceptions.NotAuthorizedException):
+        embedded_idp.sign_up(
+            **{**identify(embedded, username), "SecretHash": WRONG_HASH}, Password=PASSWORD
         )
+    with pytest.raises(embedded_idp.exceptions.InvalidParameterException):
+        sign_up(embedded_idp, embedded, username, Password=PASSWORD + " x")
     code = logged_codes(caplog, username)[-1]
-    cognito.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
+    embedded_idp.confirm_sign_up(**identify(embedded, username), ConfirmationCode=code)
 
-    assert logged_codes(caplog, username)  # the capture did see the emulator's log
+    assert logged_codes(caplog, username)  # the capture did see the imitation's log
     for secret in (embedded.client_secret, PASSWORD, sent_hash):
         assert secret not in caplog.text
