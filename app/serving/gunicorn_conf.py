@@ -133,11 +133,6 @@ def on_starting(server):
     )
 
 
-def post_fork(server, worker):
-    """In the new worker, before it loads the app: the patches the switch asks for."""
-    patches.install(PATCHES)
-
-
 def post_worker_init(worker):
     """Keep the garbage collector off the objects every worker loads once and keeps.
 

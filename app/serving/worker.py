@@ -1,12 +1,16 @@
-"""gunicorn's gevent worker, closing connections gracefully."""
+"""gunicorn's gevent worker: the serving patches installed before the app, connections closed
+gracefully."""
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+
+from app.serving import patches
 
 
 class GeventWorker(_GeventWorker):
@@ -18,6 +22,15 @@ class GeventWorker(_GeventWorker):
     client loses the answer. gunicorn 27's sync and gthread workers close gracefully; its async
     workers do not.
     """
+
+    def load_wsgi(self) -> None:
+        """The patches SIGNUP_SERVING_PATCHES asks for, then the app.
+
+        Here, not in gunicorn's post_fork hook: the worker has monkey-patched the standard
+        library by now, so what the patches import sees gevent's sockets and locks.
+        """
+        patches.install(patches.chosen(os.environ))
+        super().load_wsgi()
 
     def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
         super().handle(listener, _ClosedGracefully(client), addr)

@@ -125,20 +125,35 @@ def test_a_file_sent_with_sendfile_follows_its_head(tmp_path):
     assert ours.endswith(b"\r\n\r\n" + b"x" * 100_000)
 
 
-def test_the_servers_configuration_puts_it_in_every_worker(tmp_path):
-    # The config module is what `make run` and the image load; in a process of its own, as
-    # gunicorn's master loads it (it patches ssl for gevent).
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import app.serving.gunicorn_conf as conf; from gunicorn.http import wsgi; "
-            "conf.post_fork(None, None); print(wsgi.Response.__name__)",
-        ],
+# A worker as gunicorn makes one from the production config, up to loading the app (left out).
+WORKER_LOADS = """
+from gunicorn.http import wsgi
+from gunicorn.workers.ggevent import GeventWorker as Base
+import app.serving.gunicorn_conf as conf
+from app.serving.worker import GeventWorker
+assert conf.worker_class == "app.serving.worker.GeventWorker"
+Base.load_wsgi = lambda self: None
+GeventWorker.__new__(GeventWorker).load_wsgi()
+print(wsgi.Response.__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("switch", "response_class"),
+    [("all", OneSendResponse.__name__), ("none", "Response"), ("one_send", "OneSendResponse")],
+)
+def test_every_worker_installs_it_as_the_switch_says(tmp_path, switch, response_class):
+    # A process of its own, as gunicorn's: the config patches ssl.
+    loaded = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", WORKER_LOADS],
         cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},  # else it makes one
+        env={
+            **os.environ,
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),  # else the config makes one
+            "SIGNUP_SERVING_PATCHES": switch,
+        },
         capture_output=True,
         text=True,
         check=True,
     )
-    assert loaded.stdout.strip() == OneSendResponse.__name__
+    assert loaded.stdout.strip() == response_class
