@@ -80,12 +80,13 @@ def register_telemetry(app: Flask) -> None:
 
 
 def register_api(app: Flask, settings: Settings) -> None:
-    """The HTTP plumbing around the views: OpenAPI, CORS, forms, idempotency keys."""
-    from app.api import cors, forms, idempotency
+    """The HTTP plumbing around the views: OpenAPI, CORS, browser security, forms, idempotency."""
+    from app.api import cors, forms, idempotency, security
     from app.api.openapi import api
 
     api.init_app(app)
     cors.init_app(app, settings.cors_origins)
+    security.init_app(app, settings)
     forms.init_app(app)
     idempotency.init_app(app)
 

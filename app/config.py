@@ -147,6 +147,7 @@ class Settings:
     abuse: AbuseSettings = field(default_factory=lambda: AbuseSettings())
     cors_origins: frozenset[str] = frozenset()
     readyz_check_cognito: bool = True
+    behind_tls: bool = False
     records: RecordSettings = field(default_factory=RecordSettings)
 
     @classmethod
@@ -165,6 +166,7 @@ class Settings:
             abuse=AbuseSettings.from_env(env),
             cors_origins=_origins(env, "SIGNUP_CORS_ORIGINS"),
             readyz_check_cognito=_flag(env, "READYZ_CHECK_COGNITO", True),
+            behind_tls=_flag(env, "SIGNUP_BEHIND_TLS", False),
             records=RecordSettings.from_env(env),
         )
 

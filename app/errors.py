@@ -115,6 +115,13 @@ class Forbidden(APIError):
     description = "The request was refused."
 
 
+class CrossOriginForm(Forbidden):
+    """A browser posted a form from a page on an origin that is not ours or allowlisted."""
+
+    error_code = "cross_origin_form"
+    description = "This form can only be sent from this site or one of its landing pages."
+
+
 class UpstreamError(APIError):
     """The identity provider failed or refused us; nothing the client can fix."""
 

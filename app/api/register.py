@@ -37,6 +37,7 @@ blp = Blueprint(
 COMMON_ERRORS = (
     errors.MalformedBody,
     errors.Forbidden,
+    errors.CrossOriginForm,
     RequestEntityTooLarge,
     errors.UnsupportedContentType,
     errors.InvalidFields,

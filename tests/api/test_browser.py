@@ -240,13 +240,40 @@ def landing(service: str) -> Iterator[str]:
 <div data-signup-step="confirm" hidden><h1>Check your inbox</h1></div>
 </main><script src="{service}/static/signup.js" defer></script></body></html>"""
 
-    def app(environ, start_response):
-        if Request(environ).path == "/thanks":
-            return Response("<h1>Thanks</h1>", content_type="text/html")(environ, start_response)
-        return Response(html, content_type="text/html")(environ, start_response)
-
-    with serving(app, LANDING_PORT):
+    with serving(landing_site(html, service), LANDING_PORT):
         yield LANDING
+
+
+def landing_site(html: str, service: str):
+    """A landing page's site: ``html`` at /, a thank-you page, and /frame framing our demo page."""
+    frame = f'<!doctype html><title>Frame</title><iframe src="{service}/" title="Sign up"></iframe>'
+    pages = {"/thanks": "<h1>Thanks</h1>", "/frame": frame}
+
+    def app(environ, start_response):
+        body = pages.get(Request(environ).path, html)
+        return Response(body, content_type="text/html")(environ, start_response)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def stranger(service: str) -> Iterator[str]:
+    """A site on an origin the service does not allow."""
+    port = free_port()
+    with serving(landing_site("<h1>Elsewhere</h1>", service), port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def csp_violations(page) -> list[str]:
+    """What Chromium reports as refused by a Content-Security-Policy, from now on."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return refused
 
 
 def test_a_landing_page_on_another_origin_signs_up_with_fetch(page, landing, cognito):
@@ -264,6 +291,62 @@ def test_a_landing_page_form_works_without_javascript(no_js_page, landing, cogni
 
     no_js_page.get_by_role("heading", name="Thanks").wait_for()
     assert no_js_page.url == f"{landing}/thanks"
+
+
+def test_a_landing_page_on_the_allowlist_can_frame_the_form(page, landing, service):
+    refused = csp_violations(page)
+    page.goto(f"{landing}/frame")
+
+    framed = page.frame_locator("iframe")
+    framed.get_by_role("heading", name="Create your account").wait_for()
+    assert refused == []
+
+
+def test_a_page_on_another_origin_cannot_frame_the_form(page, stranger, service):
+    refused = csp_violations(page)
+    page.goto(f"{stranger}/frame")
+
+    page.wait_for_function("() => document.querySelector('iframe')")
+    page.wait_for_timeout(1_000)  # long enough for the frame's page to arrive, were it allowed
+    (frame,) = [frame for frame in page.frames if frame != page.main_frame]
+    assert "Create your account" not in frame.content()
+    assert any("frame-ancestors" in message for message in refused)
+
+
+# No Content-Security-Policy violation on any page of ours
+
+
+def test_the_sign_up_with_javascript_runs_within_the_policy(page, service, cognito):
+    refused = csp_violations(page)
+    page.goto(f"{service}/")
+    sign_up(page)
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("heading", name="You're signed up").wait_for()
+
+    assert refused == []
+
+
+def test_the_sign_up_without_javascript_runs_within_the_policy(no_js_page, service, cognito):
+    refused = csp_violations(no_js_page)
+    no_js_page.goto(f"{service}/")
+    sign_up(no_js_page, password="weakpassword1")  # the form again, with an error
+    no_js_page.get_by_role("heading", name="Create your account").wait_for()
+    sign_up(no_js_page)
+    no_js_page.get_by_role("heading", name="Check your inbox").wait_for()
+
+    assert refused == []
+
+
+def test_the_docs_page_runs_within_the_policy(page, service):
+    refused = csp_violations(page)
+    page.goto(f"{service}/docs")
+    page.get_by_text("/register/confirm").first.wait_for()
+    page.get_by_text("/register/confirm").first.click()  # an operation opened: more of the UI
+
+    page.wait_for_timeout(500)
+    assert refused == []
 
 
 # Looks and docs
