@@ -1,12 +1,12 @@
 """Every patch of a library (and of our own storage layer) for speed, behind one switch.
 
 ``SIGNUP_SERVING_PATCHES`` is ``all`` (the default), ``none``, or a comma-separated list of the
-names below. The server runtime installs them in each worker once gevent has patched the standard library,
-before the app is loaded (``GeventWorker.load_wsgi`` in app/serving/worker.py); domain code never
-does. With GUNICORN_WORKER_CLASS=gthread (for comparison only) none is installed; the two
-gunicorn settings still apply. The service
-behaves the same with any choice: each patch only takes work away. docs/performance.md has each
-one's figures, with and without, measured alone against the same code.
+names below. The server runtime installs them in each worker once gevent has patched the standard
+library, before the app is loaded (``GeventWorker.load_wsgi`` in app/serving/worker.py); domain
+code never does. With GUNICORN_WORKER_CLASS=gthread (for comparison only) none is installed; the
+two gunicorn settings still apply. The service behaves the same with any choice: each patch only
+takes work away. docs/performance.md has each one's figures, with and without, measured alone
+against the same code.
 """
 
 from __future__ import annotations
