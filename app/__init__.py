@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = Settings.from_env({**os.environ, **(config or {})})
     app = Flask(__name__)
     configure_logging(settings)
+    register_tracing(app, settings)
     configure_flask(app, settings)
     register_storage(app)
     register_telemetry(app)
@@ -36,6 +37,14 @@ def configure_logging(settings: Settings) -> None:
     from app.telemetry.logs import configure_logging as configure
 
     configure(settings.log_level)
+
+
+def register_tracing(app: Flask, settings: Settings) -> None:
+    """One trace per request when the OTEL_* settings ask for it; first, so its span is open
+    before any other hook runs."""
+    from app.telemetry import tracing
+
+    tracing.init_app(app, settings.tracing)
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:

@@ -126,6 +126,68 @@ class RecordSettings:
 # worker's concurrency.
 MAX_COGNITO_CONNECTIONS = 1000
 
+TRACES_EXPORTERS = ("otlp", "console", "none")
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+DEFAULT_OTLP_ENDPOINT = "http://localhost:4318"
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """OpenTelemetry's standard OTEL_* settings, as far as the service reads them.
+
+    Tracing is on when OTEL_TRACES_EXPORTER names an exporter (otlp or console) or an OTLP
+    endpoint is set, and OTEL_SDK_DISABLED is not true; off otherwise, at no cost.
+    """
+
+    exporter: str = "none"
+    endpoint: str = DEFAULT_OTLP_ENDPOINT + "/v1/traces"
+    service_name: str = "signup-service"
+    sampler: str = "parentbased_always_on"
+    sampler_ratio: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.exporter != "none"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TracingSettings:
+        if _flag(env, "OTEL_SDK_DISABLED", False):
+            return cls()
+        traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+        base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+        exporter = named or ("otlp" if traces_endpoint or base_endpoint else "none")
+        if exporter not in TRACES_EXPORTERS:
+            raise ConfigError(f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)}")
+        protocol = (
+            env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+            or "http/protobuf"
+        )
+        if exporter == "otlp" and protocol != "http/protobuf":
+            raise ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is supported")
+        sampler = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
+        if sampler not in TRACES_SAMPLERS:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER must be one of {', '.join(TRACES_SAMPLERS)}")
+        ratio = _number(env, "OTEL_TRACES_SAMPLER_ARG", 1.0, float, 0.0, 1.0)
+        return cls(
+            exporter=exporter,
+            # The signal's own endpoint is used as given; the base one gets the traces path.
+            endpoint=traces_endpoint
+            or (base_endpoint or DEFAULT_OTLP_ENDPOINT).rstrip("/") + "/v1/traces",
+            service_name=env.get("OTEL_SERVICE_NAME", "").strip() or "signup-service",
+            sampler=sampler,
+            sampler_ratio=ratio,
+        )
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -149,6 +211,7 @@ class Settings:
     readyz_check_cognito: bool = True
     behind_tls: bool = False
     records: RecordSettings = field(default_factory=RecordSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -168,6 +231,7 @@ class Settings:
             readyz_check_cognito=_flag(env, "READYZ_CHECK_COGNITO", True),
             behind_tls=_flag(env, "SIGNUP_BEHIND_TLS", False),
             records=RecordSettings.from_env(env),
+            tracing=TracingSettings.from_env(env),
         )
 
 

@@ -1,8 +1,8 @@
-"""GET /metrics: every worker's metrics in Prometheus' text format."""
+"""GET /metrics: every worker's metrics in Prometheus' text format, or OpenMetrics on request."""
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 
 from app.api.body import Blueprint
 from app.telemetry import metrics
@@ -21,5 +21,5 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics for operato
 )
 def scrape():
     """Metrics for Prometheus to scrape: sign-up outcomes, Cognito latency, refusals."""
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(request.headers.get("Accept", ""))
     return Response(body, 200, content_type=content_type)

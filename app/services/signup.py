@@ -23,6 +23,7 @@ from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
 from app.services.records import RecordKeeper, normalised_identity
 from app.storage.repository import PreviousSignup
+from app.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +77,18 @@ class SignupService:
         self, signup: SignupRequest, ip_address: str | None, client_kind: str = "json"
     ) -> Registered:
         """Create an unconfirmed Cognito user; Cognito sends the confirmation code."""
-        self._check_allowed(signup.attributes, signup.client_metadata)
+        with span("signup.validate"):
+            self._check_allowed(signup.attributes, signup.client_metadata)
         if signup.honeypot_filled:
             logger.info("Honeypot filled on /register: answered as a sign-up, Cognito not called")
             return Registered(False, pretend_delivery(signup.attributes))
         self._check_captcha(signup, ip_address)
-        self._budgets.before_code_sent(_identities(signup))
-        record_id = self._records.open(signup.username, ip_address, client_kind, signup.attribution)
+        with span("signup.budgets"):
+            self._budgets.before_code_sent(_identities(signup))
+        with span("signup.record.open"):
+            record_id = self._records.open(
+                signup.username, ip_address, client_kind, signup.attribution
+            )
         try:
             result = self._gateway.sign_up(
                 username=signup.username,
@@ -94,19 +100,24 @@ class SignupService:
                 context=UserContext(ip_address, signup.encoded_data),
             )
         except errors.APIError as error:
-            self._records.failed(record_id, error.error_code)
+            with span("signup.record.settle"):
+                self._records.failed(record_id, error.error_code)
             if not (isinstance(error, errors.UsernameTaken) and self._policy.hide_existing_users):
                 raise
             logger.info("Sign-up for an existing username answered as a fresh one")
             return Registered(False, pretend_delivery(signup.attributes))
-        self._records.created(record_id, result.user_sub, result.user_confirmed)
+        with span("signup.record.settle"):
+            self._records.created(record_id, result.user_sub, result.user_confirmed)
         return Registered(result.user_confirmed, result.code_delivery)
 
     def confirm(self, confirmation: ConfirmRequest, ip_address: str | None) -> None:
         """Confirm with the code; the sign-up's attribution reaches the post-confirmation Lambda."""
-        self._check_allowed({}, confirmation.client_metadata)
-        self._budgets.before_confirm(normalised_identity(confirmation.username))
-        previous = self._records.previous(confirmation.username)
+        with span("signup.validate"):
+            self._check_allowed({}, confirmation.client_metadata)
+        with span("signup.budgets"):
+            self._budgets.before_confirm(normalised_identity(confirmation.username))
+        with span("signup.record.lookup"):
+            previous = self._records.previous(confirmation.username)
         try:
             self._gateway.confirm_sign_up(
                 username=confirmation.username,
@@ -121,24 +132,29 @@ class SignupService:
             errors.AlreadyConfirmed,
         ) as error:
             if isinstance(error, errors.AlreadyConfirmed):
-                self._records.confirmed(previous)  # Cognito knows better than a stale record
+                with span("signup.record.settle"):
+                    self._records.confirmed(previous)  # Cognito knows better than a stale record
             if not self._policy.hide_existing_users:
                 raise
             raise errors.CodeMismatch(
                 HIDDEN_CODE_MESSAGE, fields={"code": [HIDDEN_CODE_MESSAGE]}
             ) from None
-        self._records.confirmed(previous)
+        with span("signup.record.settle"):
+            self._records.confirmed(previous)
 
     def resend(self, resend: ResendRequest, ip_address: str | None) -> CodeResent:
-        self._check_allowed({}, resend.client_metadata)
+        with span("signup.validate"):
+            self._check_allowed({}, resend.client_metadata)
         # Hiding: where a code went is derived from the username alone, for accounts that exist
         # and accounts that do not, since Cognito's answer differs between the two.
         pretended = CodeResent(pretend_delivery_to_username(resend.username))
         if resend.honeypot_filled:
             logger.info("Honeypot filled on /register/resend: answered as sent, Cognito not called")
             return pretended
-        self._budgets.before_code_sent([normalised_identity(resend.username)])
-        previous = self._records.previous(resend.username)
+        with span("signup.budgets"):
+            self._budgets.before_code_sent([normalised_identity(resend.username)])
+        with span("signup.record.lookup"):
+            previous = self._records.previous(resend.username)
         try:
             delivery = self._gateway.resend_confirmation_code(
                 username=resend.username,
@@ -158,7 +174,8 @@ class SignupService:
         field = signup.captcha_field
         if not signup.captcha_token:
             raise errors.CaptchaFailed(fields={field: ["Complete the captcha."]})
-        verdict = self._captcha.verify(signup.captcha_token, ip_address)
+        with span("signup.captcha", {"signup.captcha.provider": self._captcha.provider}):
+            verdict = self._captcha.verify(signup.captcha_token, ip_address)
         if verdict is Verdict.PASSED:
             return
         if verdict is Verdict.REJECTED:

@@ -148,6 +148,13 @@ def post_worker_init(worker):
     gc.set_threshold(GC_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def worker_exit(server, worker):
+    """In the exiting worker (SIGTERM included): the spans still buffered are exported."""
+    from app.telemetry import tracing
+
+    tracing.shutdown()
+
+
 def child_exit(server, worker):
     """A worker's counters stay in the sum after it exits; its live gauges must not."""
     from prometheus_client import multiprocess

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from flask import g, has_request_context
+from opentelemetry import trace
 
 # Attributes every LogRecord has; anything else on a record was passed in ``extra=``.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -52,6 +53,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class TraceIdFilter(logging.Filter):
+    """Adds the current trace and span ids, when tracing is on and a span is open.
+
+    The ids are hex, as trace UIs and OTLP show them, so a line can be pasted into a trace search.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
 class StdoutHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stdout`` is at the time, as gunicorn and pytest replace it."""
 
@@ -59,6 +74,7 @@ class StdoutHandler(logging.StreamHandler):
         super().__init__(sys.stdout)
         self.setFormatter(JsonFormatter())
         self.addFilter(RequestIdFilter())
+        self.addFilter(TraceIdFilter())
 
     @property
     def stream(self) -> TextIO:  # type: ignore[override]

@@ -26,10 +26,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.openmetrics import exposition as openmetrics
 from werkzeug.exceptions import HTTPException
 
 from app import errors
 from app.schemas import ConfirmRequestSchema, RegisterRequestSchema, ResendRequestSchema
+from app.telemetry import tracing
 
 # The *_created series double every line in single-process mode and are absent in multiprocess
 # mode: leave them out, so both modes expose the same series.
@@ -89,8 +91,14 @@ _signup_requests = functools.cache(SIGNUP_REQUESTS.labels)
 
 
 def observe_cognito_call(operation: str, error_code: str, seconds: float) -> None:
-    """Called by the Cognito gateway for every call it makes, failed or not."""
-    _cognito_calls(operation, error_code).observe(seconds)
+    """Called by the Cognito gateway for every call it makes, failed or not.
+
+    With tracing on, the observation carries its trace as an exemplar, shown in the OpenMetrics
+    format. prometheus_client's multiprocess mode (under gunicorn) keeps no exemplars.
+    """
+    ids = tracing.current_ids()
+    exemplar = {"trace_id": ids[0], "span_id": ids[1]} if ids else None
+    _cognito_calls(operation, error_code).observe(seconds, exemplar)
 
 
 def count_rate_limit_refusal(limit: str) -> None:
@@ -133,13 +141,17 @@ def record_request(response: Response) -> Response:
     return response
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics of every worker in Prometheus' text format, and its content type."""
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """The metrics of every worker, and their content type: Prometheus' text format, or
+    OpenMetrics (which carries exemplars) when the scraper's ``accept`` asks for it."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    else:
+        registry = REGISTRY
+    if "application/openmetrics-text" in accept:
+        return openmetrics.generate_latest(registry), openmetrics.CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def init_app(app: Flask) -> None:
