@@ -27,6 +27,7 @@ PATCH_SWITCH = "SIGNUP_SERVING_PATCHES"
 # Settings a server under test must not inherit from the test process.
 _INHERITED_NOT = (
     "COGNITO_", "AWS_", "RATELIMIT_", "SIGNUP_", "PROMETHEUS_", "WEB_CONCURRENCY", "DATABASE_URL",
+    "OTEL_",
 )  # fmt: skip
 
 
