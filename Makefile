@@ -39,9 +39,11 @@ test: lint
 	$(BIN)/python -m pytest -c tests/pytest.ini -m "not slow" tests
 	SIGNUP_SERVING_PATCHES=none $(BIN)/python -m pytest -c tests/pytest.ini -m "served and not slow" tests
 
-# The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README.
+# The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README;
+# then what tracing costs, off and on (bench/tracing.py).
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/tracing.py
 
 # Each serving patch against the same code without it, in turns (bench/patches.py): keep or remove.
 bench-patches: $(VENV)/.dev
