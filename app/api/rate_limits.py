@@ -16,7 +16,7 @@ import logging
 import math
 import time
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
 from limits.errors import StorageError
 
@@ -24,6 +24,7 @@ from app import errors
 from app.api.client_ip import request_client_ip
 from app.config import AbuseSettings
 from app.storage.limits import storage_options
+from app.telemetry import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,31 @@ def init_app(app: Flask, abuse: AbuseSettings, limited: Blueprint) -> Limiter:
         headers_enabled=False,
         on_breach=_refused_per_ip,
     )
+    # flask-limiter checks in a before_request hook of its own: the span opens in the hook
+    # registered before it and closes in the one after it, or at teardown when it refused.
+    app.before_request(lambda: _open_per_ip_span(limited.name))
     limiter.init_app(app)
+    app.before_request(_close_per_ip_span)
+    app.teardown_request(_close_per_ip_span)
     # POST only, so CORS preflights spend nothing.
     limiter.shared_limit(abuse.per_ip, scope="signup", methods=["POST"])(limited)
     app.extensions[LIMITER] = limiter
     app.after_request(_limit_headers)
     return limiter
+
+
+def _open_per_ip_span(limited: str) -> None:
+    if request.method != "POST" or request.blueprint != limited:
+        return
+    opened = tracing.open_span("signup.per_ip_limit")
+    if opened is not None:
+        g.per_ip_span = opened
+
+
+def _close_per_ip_span(error: BaseException | None = None) -> None:
+    opened = g.pop("per_ip_span", None)
+    if opened is not None:
+        opened.close(error)
 
 
 def _refused_per_ip(refused: RequestLimit) -> None:

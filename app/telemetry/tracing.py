@@ -159,6 +159,27 @@ def span(
     return tracer.start_as_current_span(name, attributes=attributes)
 
 
+class OpenSpan:
+    """A span of ours opened by one hook and closed by another (Flask's before and teardown)."""
+
+    def __init__(self, name: str) -> None:
+        self._manager = span(name)
+        self._manager.__enter__()
+
+    def close(self, error: BaseException | None = None) -> None:
+        """End the span, once: the first call wins."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.__exit__(type(error) if error else None, error, None)
+
+
+def open_span(name: str) -> OpenSpan | None:
+    """Open ``name`` as a child of the current span; None when nothing is being traced."""
+    if _tracer is None or not trace.get_current_span().is_recording():
+        return None
+    return OpenSpan(name)
+
+
 def current_ids() -> tuple[str, str] | None:
     """The current span's trace and span ids in hex, or None outside a sampled span."""
     context = trace.get_current_span().get_span_context()

@@ -86,6 +86,7 @@ def test_each_trace_has_the_steps_a_person_looks_for(received):
         names = [span.name for span in spans]
         (root,) = [span for span in spans if span.name == "POST /register"]
         for step in (
+            "signup.per_ip_limit",
             "signup.validate",
             "signup.budgets",
             "signup.record.open",

@@ -119,11 +119,47 @@ def test_a_sign_up_is_one_trace_with_a_span_per_step(traced, cognito, exported):
     assert len({span.context.trace_id for span in spans}) == 1
     root = server_span(spans)
     assert root.name == "POST /register"
-    for step in ("signup.validate", "signup.budgets", "signup.record.open", "signup.record.settle"):
+    for step in (
+        "signup.per_ip_limit",
+        "signup.validate",
+        "signup.budgets",
+        "signup.record.open",
+        "signup.record.settle",
+    ):
         assert step in names(spans)
     assert "Cognito Identity Provider.SignUp" in names(spans)
     redis_spans = [span for span in spans if span.attributes.get("db.system") == "redis"]
     assert len(redis_spans) >= 2  # the per-IP limit and the budgets
+
+
+def test_the_per_ip_limit_s_redis_call_is_inside_its_span(traced, cognito, exported):
+    traced.test_client().post("/register", json=signup_body())
+
+    spans = exported.get_finished_spans()
+    (limit,) = [span for span in spans if span.name == "signup.per_ip_limit"]
+    assert limit.parent.span_id == server_span(spans).context.span_id
+    assert any(span.parent and span.parent.span_id == limit.context.span_id for span in spans)
+
+
+def test_a_refusal_by_the_per_ip_limit_ends_its_span(make_app, exported, cognito, caplog):
+    app = make_app(OTEL_TRACES_EXPORTER="otlp", SIGNUP_RATE_LIMIT_PER_IP="1/minute")
+    client = app.test_client()
+    client.post("/register", json=signup_body())
+    exported.clear()
+
+    assert client.post("/register", json=signup_body()).status_code == 429
+
+    spans = exported.get_finished_spans()
+    assert names(spans).count("signup.per_ip_limit") == 1
+    assert server_span(spans).name == "POST /register"
+    assert "signup.budgets" not in names(spans)
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_pages_have_no_per_ip_limit_span(traced, exported):
+    traced.test_client().get("/")
+
+    assert "signup.per_ip_limit" not in names(exported.get_finished_spans())
 
 
 def test_confirm_and_resend_name_their_steps(traced, cognito, exported):
