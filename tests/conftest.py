@@ -42,6 +42,15 @@ GENEROUS_LIMITS = {
     "SIGNUP_RATE_LIMIT_GLOBAL": "100000/second",
     "SIGNUP_RATE_LIMIT_CONFIRM_PER_USERNAME": "100000/minute",
 }
+# The spans a traced sign-up shows, ours and the Cognito call's.
+SIGN_UP_SPANS = (
+    "signup.per_ip_limit",
+    "signup.validate",
+    "signup.budgets",
+    "signup.record.open",
+    "signup.record.settle",
+    "Cognito Identity Provider.SignUp",
+)
 
 
 @pytest.fixture(autouse=True)

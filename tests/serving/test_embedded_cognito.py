@@ -468,11 +468,15 @@ def test_confirming_a_confirmed_user_is_not_authorized(
     )
 
 
-def test_confirming_an_unknown_user_is_not_found(
-    idp: Any, cognito: CognitoDouble, username: str
+@pytest.mark.parametrize(
+    ("operation", "extra"),
+    [("confirm_sign_up", {"ConfirmationCode": "123456"}), ("resend_confirmation_code", {})],
+)
+def test_confirming_or_resending_for_an_unknown_user_is_not_found(
+    idp: Any, cognito: CognitoDouble, username: str, operation: str, extra: dict[str, str]
 ) -> None:
     with pytest.raises(ClientError) as excinfo:
-        idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode="123456")
+        getattr(idp, operation)(**identify(cognito, username), **extra)
 
     assert error_of(excinfo) == (
         "UserNotFoundException",
@@ -518,18 +522,6 @@ def test_resending_invalidates_the_previous_code(
         idp.confirm_sign_up(**identify(cognito, username), ConfirmationCode=first)
 
     assert status_of(cognito, username) == "UNCONFIRMED"
-
-
-def test_resend_for_an_unknown_user_is_not_found(
-    idp: Any, cognito: CognitoDouble, username: str
-) -> None:
-    with pytest.raises(ClientError) as excinfo:
-        idp.resend_confirmation_code(**identify(cognito, username))
-
-    assert error_of(excinfo) == (
-        "UserNotFoundException",
-        "Username/client id combination not found.",
-    )
 
 
 def test_resend_for_a_confirmed_user_is_an_invalid_parameter(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import GENEROUS_LIMITS, forget_keys, signup_body
+from tests.conftest import GENEROUS_LIMITS, SIGN_UP_SPANS, forget_keys, signup_body
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.servers import Gunicorn, clean_environment
 
@@ -85,14 +85,7 @@ def test_each_trace_has_the_steps_a_person_looks_for(received):
     for spans in register_traces(received):
         names = [span.name for span in spans]
         (root,) = [span for span in spans if span.name == "POST /register"]
-        for step in (
-            "signup.per_ip_limit",
-            "signup.validate",
-            "signup.budgets",
-            "signup.record.open",
-            "signup.record.settle",
-            "Cognito Identity Provider.SignUp",
-        ):
+        for step in SIGN_UP_SPANS:
             assert step in names
         assert sum(span.attributes.get("db.system") == "redis" for span in spans) >= 2
         children = [span for span in spans if span is not root]
