@@ -1,8 +1,11 @@
 """The one imitation of Cognito's user-pool API: moto, behind a strict layer of our own.
 
 moto holds the pool and its users and answers over real HTTP, but it ignores SecretHash, accepts
-any confirmation code, has no ResendConfirmationCode and checks no field limit (a missing Password
-is a 500). The layer in front checks all of that, in Cognito's own error shapes (docs/cognito.md).
+any confirmation code, has no ResendConfirmationCode, checks no field limit, needs a Password (a
+missing one is a 500), and has neither SignUp's Session nor the USER_AUTH sign-in flow. The layer
+in front checks all of that and supplies the rest, in Cognito's own error shapes
+(docs/cognito.md): passwordless sign-up, the sign-up Session that ConfirmSignUp takes and renews,
+and InitiateAuth USER_AUTH, which trades that Session once for tokens moto minted and knows.
 `make run` serves it when no user pool is configured and logs each code for the developer; the
 tests use it through tests/support/cognito_double.py, and bench/standin.py borrows its wire format.
 """
@@ -51,6 +54,8 @@ PASSWORD_POLICY = {
     "RequireSymbols": False,
 }
 CODE_LIFETIME_SECONDS = 24 * 60 * 60  # a sign-up code expires after a day
+# The app client's AuthSessionValidity: 3 to 15 minutes, 3 unless set.
+SESSION_VALIDITY_SECONDS = 3 * 60
 # Wrong codes before TooManyFailedAttempts; Cognito publishes no number, this one is ours.
 MAX_FAILED_ATTEMPTS = 5
 LIST_USERS_MAX = 60
@@ -63,8 +68,9 @@ STANDARD_ATTRIBUTES = frozenset({
     "picture", "preferred_username", "profile", "updated_at", "website", "zoneinfo",
 })  # fmt: skip
 
-# The calls whose fields the layer checks: the three unauthenticated sign-up calls and the one
-# admin call the service makes (reconciliation), each with the members its model names.
+# The calls whose fields the layer checks: the three unauthenticated sign-up calls, the sign-in
+# after them and the one admin call the service makes (reconciliation), each with the members its
+# model names.
 _SIGN_UP_CALL = ("ClientId", "SecretHash", "Username", "AnalyticsMetadata", "UserContextData")
 MEMBERS = {
     "SignUp": frozenset(
@@ -74,15 +80,30 @@ MEMBERS = {
         {*_SIGN_UP_CALL, "ClientMetadata", "ConfirmationCode", "ForceAliasCreation", "Session"}
     ),
     "ResendConfirmationCode": frozenset({*_SIGN_UP_CALL, "ClientMetadata"}),
+    "InitiateAuth": frozenset(
+        {
+            "AuthFlow",
+            "AuthParameters",
+            "ClientId",
+            "ClientMetadata",
+            "AnalyticsMetadata",
+            "UserContextData",
+            "Session",
+        }
+    ),
     "ListUsers": frozenset({"UserPoolId", "AttributesToGet", "Limit", "PaginationToken", "Filter"}),
 }
-# Password is required here although the model makes it optional: our pool is not passwordless.
+# Password is optional, as in the model: whether a sign-up may leave it out is the pool's setting
+# (EmbeddedCognito.passwordless), checked with the call rather than with the limits.
 _REQUIRED = {
-    "SignUp": ("ClientId", "Username", "Password"),
+    "SignUp": ("ClientId", "Username"),
     "ConfirmSignUp": ("ClientId", "Username", "ConfirmationCode"),
     "ResendConfirmationCode": ("ClientId", "Username"),
+    "InitiateAuth": ("ClientId", "AuthFlow"),
     "ListUsers": ("UserPoolId",),
 }
+# Calls that Cognito takes unsigned and that moto answers as Cognito would: relayed as they are.
+UNSIGNED_RELAYS = frozenset({"GetUser"})
 
 _CLIENT_ID = re.compile(r"[\w+]+", re.ASCII)
 _SECRET_HASH = re.compile(r"[\w+=/]+", re.ASCII)
@@ -263,7 +284,7 @@ def limits_broken(operation: str, params: Params) -> list[Breach]:
             allowed=_username_characters,
             rule="contain only letters, marks, symbols, numbers and punctuation",
         )
-    if "Password" in present:
+    if "Password" in params:
         limits.string(
             params["Password"], "Password", "password", low=1, high=256, pattern=_NO_WHITESPACE
         )
@@ -278,6 +299,12 @@ def limits_broken(operation: str, params: Params) -> list[Breach]:
         )
     if "Session" in params:
         limits.string(params["Session"], "Session", "session", low=20, high=2048)
+    if "AuthFlow" in present:
+        limits.string(params["AuthFlow"], "AuthFlow", "authFlow", low=1)
+    if "AuthParameters" in params:
+        auth = limits.mapping(params["AuthParameters"], "AuthParameters", "authParameters")
+        for key, value in (auth or {}).items():
+            limits.string(value, f"AuthParameters[{key!r}]", f"authParameters.{key}")
     if "ForceAliasCreation" in params and not isinstance(params["ForceAliasCreation"], bool):
         limits.add("ForceAliasCreation", "forceAliasCreation", "Member must be a boolean")
     for name in ("UserAttributes", "ValidationData"):
@@ -396,9 +423,29 @@ class _Code:
     failures: int = 0
 
 
+# A Session's stages: issued by SignUp for ConfirmSignUp, then by ConfirmSignUp for InitiateAuth.
+_SIGNED_UP = "signed up"
+_CONFIRMED = "confirmed"
+
+
+@dataclass(frozen=True)
+class _Session:
+    username: str
+    stage: str  # _SIGNED_UP or _CONFIRMED
+    issued: float  # time.monotonic()
+
+
+def _unusable_password() -> str:
+    """A password for moto, which needs one, when the user signed up without: random, meeting
+    PASSWORD_POLICY (the suffix brings each kind of character), and handed to nobody."""
+    return secrets.token_urlsafe(32) + "Aa1"
+
+
 # moto's words where Cognito's differ (moto names the user, for one).
 _COGNITO_WORDS = {"UsernameExistsException": "User already exists"}
 _USER_NOT_FOUND = ("UserNotFoundException", "Username/client id combination not found.")
+_INVALID_SESSION = ("NotAuthorizedException", "Invalid session for the user.")
+_EXPIRED_SESSION = ("NotAuthorizedException", "Invalid session for the user, session is expired.")
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -414,6 +461,7 @@ class EmbeddedCognito:
 
     region = "us-east-1"
     code_lifetime_seconds: float = CODE_LIFETIME_SECONDS
+    session_validity_seconds: float = SESSION_VALIDITY_SECONDS
     user_pool_id: str  # this and the next two are moto's, set by start()
     client_id: str
     client_secret: str
@@ -426,6 +474,10 @@ class EmbeddedCognito:
         self._host, self._port = host, port
         self.violations: list[str] = []  # every limit a call broke, as "<operation> <field>: ..."
         self._codes: dict[str, _Code] = {}  # username -> the code last sent
+        # Both read at each call, so that a test can change the pool's settings between calls.
+        self.user_auth = True  # the app client allows USER_AUTH: SignUp hands out a Session
+        self.passwordless = True  # the pool allows EMAIL_OTP/SMS_OTP first: Password is optional
+        self._sessions: dict[str, _Session] = {}  # the Session itself -> whose and when
         self._lock = threading.Lock()
         # moto's models are plain dicts: ListUsers iterating while a SignUp adds a user would fail.
         self._moto_lock = threading.Lock()
@@ -491,13 +543,14 @@ class EmbeddedCognito:
         return code.value
 
     def reset(self) -> None:
-        """Forget every user, code and violation; the pool and its app client stay."""
+        """Forget every user, code, Session and violation; the pool and its app client stay."""
         for user in list(self._pool_users()):
             self._call_moto(
                 "AdminDeleteUser", {"UserPoolId": self.user_pool_id, "Username": user["Username"]}
             )
         with self._lock:
             self._codes.clear()
+            self._sessions.clear()
             self.violations.clear()
 
     # HTTP
@@ -532,11 +585,14 @@ class EmbeddedCognito:
             "ResendConfirmationCode": self._resend_confirmation_code,
         }.get(operation)
         if sign_up_call is not None:
-            self._authenticate(params)
+            self._authenticate(params["ClientId"], params["Username"], params.get("SecretHash"))
             return _json_answer(sign_up_call(request, params))
+        if operation == "InitiateAuth":
+            return _json_answer(self._initiate_auth(request, params))
         # Any other call reaches moto as it is, if signed with IAM credentials as admin calls are
-        # (the signature itself is not checked): the service makes no other unsigned call.
-        if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+        # (the signature itself is not checked), or if Cognito too takes it unsigned.
+        signed = request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        if not signed and operation not in UNSIGNED_RELAYS:
             raise CognitoError(
                 "MissingAuthenticationTokenException", "Missing Authentication Token", 403
             )
@@ -563,20 +619,23 @@ class EmbeddedCognito:
             self.violations.extend(f"{operation} {b.field}: {b.problem}" for b in breaches)
         return breaches
 
-    def _authenticate(self, params: Params) -> None:
-        """Only our app client, and only with the SecretHash over the Username sent."""
-        client_id = params["ClientId"]
+    def _check_client(self, client_id: str) -> None:
         if client_id != self.client_id:
             raise CognitoError(
                 "ResourceNotFoundException", f"User pool client {client_id} does not exist."
             )
-        if "SecretHash" not in params:
+
+    def _authenticate(self, client_id: str, username: str, sent_hash: str | None) -> None:
+        """Only our app client, and only with the secret hash over the username sent: SecretHash
+        in the sign-up calls, AuthParameters' SECRET_HASH in InitiateAuth."""
+        self._check_client(client_id)
+        if sent_hash is None:
             message = (
                 f"Client {client_id} is configured with secret but SECRET_HASH was not received"
             )
             raise CognitoError("NotAuthorizedException", message)
-        expected = secret_hash_of(params["Username"], client_id, self.client_secret)
-        if not hmac.compare_digest(params["SecretHash"], expected):
+        expected = secret_hash_of(username, client_id, self.client_secret)
+        if not hmac.compare_digest(sent_hash.encode(), expected.encode()):
             message = f"Unable to verify secret hash for client {client_id}"
             raise CognitoError("NotAuthorizedException", message)
 
@@ -593,22 +652,46 @@ class EmbeddedCognito:
     # The sign-up calls: limits and SecretHash already checked
 
     def _sign_up(self, request: Request, params: Params) -> Params:
-        problem = password_problem(params["Password"])
-        if problem:
-            message = f"Password did not conform with policy: {problem}"
-            raise CognitoError("InvalidPasswordException", message)
+        username = params["Username"]
         attributes = _attributes(params.get("UserAttributes"))
+        if "Password" in params:
+            problem = password_problem(params["Password"])
+            if problem:
+                message = f"Password did not conform with policy: {problem}"
+                raise CognitoError("InvalidPasswordException", message)
+        else:
+            self._check_passwordless(username, attributes)
         if "email" in attributes and not _EMAIL.fullmatch(attributes["email"]):
             raise CognitoError("InvalidParameterException", "Invalid email address format.")
         if "phone_number" in attributes and not _PHONE.fullmatch(attributes["phone_number"]):
             raise CognitoError("InvalidParameterException", "Invalid phone number format.")
-        answer = self._relayed(request, "SignUp")
+        if "Password" not in params:
+            params = {**params, "Password": _unusable_password()}
+        answer = self._relayed(request, "SignUp", params)
         answer.pop("CodeDeliveryDetails", None)
         delivery = code_delivery(attributes)
         if delivery:
             answer["CodeDeliveryDetails"] = delivery
-        self._send_code(params["Username"])
+        if self.user_auth:
+            answer["Session"] = self._issue_session(username, _SIGNED_UP)
+        self._send_code(username)
         return answer
+
+    def _check_passwordless(self, username: str, attributes: Mapping[str, str]) -> None:
+        """A sign-up without Password: only in a passwordless pool, and only with somewhere to
+        send the one-time codes that replace the password."""
+        if not self.passwordless:
+            message = "Password is required: the user pool does not allow passwordless sign-in."
+            raise CognitoError("InvalidParameterException", message)
+        reachable = (
+            attributes.get("email")
+            or attributes.get("phone_number")
+            or _EMAIL.fullmatch(username)
+            or _PHONE.fullmatch(username)
+        )
+        if not reachable:
+            message = "A sign-up without Password needs an email address or a phone number."
+            raise CognitoError("InvalidParameterException", message)
 
     def _confirm_sign_up(self, request: Request, params: Params) -> Params:
         username = params["Username"]
@@ -618,8 +701,19 @@ class EmbeddedCognito:
         if user["UserStatus"] == "CONFIRMED":
             message = "User cannot be confirmed. Current status is CONFIRMED"
             raise CognitoError("NotAuthorizedException", message)
+        # The code first: a wrong one is CodeMismatch, and counts as a failure, whatever the
+        # Session. A Session sent must then be the live one SignUp gave this user.
         self._check_code(username, params["ConfirmationCode"])
-        return self._relayed(request, "ConfirmSignUp")
+        if "Session" in params:
+            with self._lock:
+                issued = self._sessions.get(params["Session"])
+            self._check_session(issued, username, _SIGNED_UP)
+        answer = self._relayed(request, "ConfirmSignUp")
+        if "Session" in params:
+            with self._lock:
+                self._sessions.pop(params["Session"], None)
+            answer["Session"] = self._issue_session(username, _CONFIRMED)
+        return answer
 
     def _resend_confirmation_code(self, request: Request, params: Params) -> Params:
         username = params["Username"]
@@ -631,6 +725,61 @@ class EmbeddedCognito:
         self._send_code(username)
         delivery = code_delivery(_attributes(user.get("UserAttributes")))
         return {"CodeDeliveryDetails": delivery} if delivery else {}
+
+    # The sign-in after sign-up: limits checked, the secret hash not yet (it is in AuthParameters)
+
+    def _initiate_auth(self, request: Request, params: Params) -> Params:
+        """USER_AUTH with the Session ConfirmSignUp returned, answered here; any other flow is
+        moto's (REFRESH_TOKEN_AUTH and USER_PASSWORD_AUTH among them)."""
+        if params["AuthFlow"] != "USER_AUTH":
+            return self._relayed(request, "InitiateAuth")
+        client_id = params["ClientId"]
+        self._check_client(client_id)
+        if not self.user_auth:
+            message = "The USER_AUTH flow is not enabled for this client."
+            raise CognitoError("InvalidParameterException", message)
+        auth = params.get("AuthParameters") or {}
+        username = auth.get("USERNAME")
+        if username is None:
+            raise CognitoError("InvalidParameterException", "Missing required parameter USERNAME")
+        self._authenticate(client_id, username, auth.get("SECRET_HASH"))
+        session = params.get("Session")
+        if session is None:
+            # Cognito would go on to a challenge (a code, a passkey); the embedded one has none.
+            message = (
+                "The embedded Cognito signs in with USER_AUTH only with the Session that "
+                "ConfirmSignUp returned."
+            )
+            raise CognitoError("InvalidParameterException", message)
+        user = self._find_user(username)
+        if user is None:
+            raise CognitoError(*_INVALID_SESSION)
+        if user["UserStatus"] != "CONFIRMED":
+            raise CognitoError("UserNotConfirmedException", "User is not confirmed.")
+        with self._lock:
+            issued = self._sessions.pop(session, None)  # good for one try, whatever its outcome
+        self._check_session(issued, username, _CONFIRMED)
+        return {"AuthenticationResult": self._mint_tokens(username), "ChallengeParameters": {}}
+
+    # Sessions: opaque, each for one user at one stage, each good for session_validity_seconds
+
+    def _issue_session(self, username: str, stage: str) -> str:
+        session = secrets.token_urlsafe(96)  # 128 characters, within the model's 20 to 2048
+        now = time.monotonic()
+        with self._lock:
+            for old, issued in list(self._sessions.items()):
+                if now - issued.issued > self.session_validity_seconds:
+                    del self._sessions[old]
+            self._sessions[session] = _Session(username, stage, now)
+        return session
+
+    def _check_session(self, issued: _Session | None, username: str, stage: str) -> None:
+        """NotAuthorized unless the Session sent was issued (``issued`` is None when it was not)
+        to ``username`` at ``stage``, and is not expired."""
+        if issued is None or issued.username != username or issued.stage != stage:
+            raise CognitoError(*_INVALID_SESSION)
+        if time.monotonic() - issued.issued > self.session_validity_seconds:
+            raise CognitoError(*_EXPIRED_SESSION)
 
     def _check_code(self, username: str, sent: str) -> None:
         with self._lock:
@@ -663,17 +812,19 @@ class EmbeddedCognito:
 
     # moto
 
-    def _relayed(self, request: Request, operation: str) -> Params:
-        """moto's answer to this request, decoded; its refusal as Cognito words it."""
-        response = self._relay(request, operation)
+    def _relayed(self, request: Request, operation: str, params: Params | None = None) -> Params:
+        """moto's answer to this request (with ``params`` as its body, if given), decoded; its
+        refusal as Cognito words it."""
+        body = None if params is None else json.dumps(params).encode()
+        response = self._relay(request, operation, body)
         answer = json.loads(response.get_data() or b"{}")
         if response.status_code != 200:
             code = answer.get("__type", "InternalErrorException")
             raise CognitoError(code, _COGNITO_WORDS.get(code, answer.get("message", "")))
         return answer
 
-    def _relay(self, request: Request, operation: str) -> Response:
-        body = request.get_data()
+    def _relay(self, request: Request, operation: str, body: bytes | None = None) -> Response:
+        body = request.get_data() if body is None else body
         # The layer read the body: moto gets a fresh copy of it.
         environ = {**request.environ, "wsgi.input": io.BytesIO(body)}
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -709,6 +860,29 @@ class EmbeddedCognito:
                 raise CognitoError(
                     "InternalErrorException", "The embedded Cognito failed.", 500
                 ) from None
+
+    def _mint_tokens(self, username: str) -> Params:
+        """Tokens for ``username``, made by moto's own pool as its sign-ins make them: signed
+        with the keys the JWKS path serves, and known to moto (GetUser, REFRESH_TOKEN_AUTH)."""
+        # Imported here, as create_backend_app is: bench/standin.py stays moto-free.
+        from moto.cognitoidp.models import cognitoidp_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        with self._moto_lock:
+            backend = cognitoidp_backends[DEFAULT_ACCOUNT_ID][self.region]
+            pool = backend.user_pools[self.user_pool_id]
+            refresh_token, origin_jti = pool.create_refresh_token(self.client_id, username)
+            access_token, expires_in = pool.create_access_token(
+                self.client_id, username, origin_jti
+            )
+            id_token, _ = pool.create_id_token(self.client_id, username, origin_jti)
+        return {
+            "AccessToken": access_token,
+            "ExpiresIn": expires_in,
+            "TokenType": "Bearer",
+            "RefreshToken": refresh_token,
+            "IdToken": id_token,
+        }
 
     def _find_user(self, username: str) -> Params | None:
         """moto's AdminGetUser answer for this user, or None when the pool has no such user."""
@@ -748,7 +922,16 @@ class EmbeddedCognito:
         )["UserPool"]
         client = self._call_moto(
             "CreateUserPoolClient",
-            {"UserPoolId": pool["Id"], "ClientName": "signup-service", "GenerateSecret": True},
+            {
+                "UserPoolId": pool["Id"],
+                "ClientName": "signup-service",
+                "GenerateSecret": True,
+                "ExplicitAuthFlows": [
+                    "ALLOW_USER_AUTH",
+                    "ALLOW_REFRESH_TOKEN_AUTH",
+                    "ALLOW_USER_PASSWORD_AUTH",
+                ],
+            },
         )["UserPoolClient"]
         self.user_pool_id = pool["Id"]
         self.client_id = client["ClientId"]

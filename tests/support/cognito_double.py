@@ -1,9 +1,9 @@
 """The tests' Cognito: the embedded one (app/serving/embedded_cognito.py), with what tests need.
 
-The behaviour (moto's pool, SecretHash, codes, resend, field limits, error shapes) is all the
-embedded Cognito's. This adds only test conveniences: every call recorded, answers scripted
-(``fail_next``, ``respond_raw_next``), a delay, the users and their subs; codes are read with
-``code_for`` rather than logged.
+The behaviour (moto's pool, SecretHash, codes, resend, Sessions, the USER_AUTH sign-in, field
+limits, error shapes) is all the embedded Cognito's. This adds only test conveniences: every call
+recorded, answers scripted (``fail_next``, ``respond_raw_next``), a delay, the users and their
+subs; codes are read with ``code_for`` rather than logged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from app.serving.embedded_cognito import (
     MEMBERS,
+    SESSION_VALIDITY_SECONDS,
     CognitoError,
     EmbeddedCognito,
     is_jwks,
@@ -106,13 +107,17 @@ class CognitoDouble(EmbeddedCognito):
             )
 
     def reset(self) -> None:
-        """Forget users, codes, calls, violations, scripted answers and the delay."""
+        """Forget users, codes, Sessions, calls, violations, scripted answers and the delay; the
+        pool's settings a test may change are back to their defaults."""
         super().reset()
         with self._lock:
             self.received.clear()
             self._scripted.clear()
             self.delay_seconds = 0.0
             self.most_in_flight = 0
+            self.user_auth = True
+            self.passwordless = True
+            self.session_validity_seconds = SESSION_VALIDITY_SECONDS
 
     def deliver(self, username: str, code: str) -> None:
         """Tests read codes with ``code_for``: logged, they would show in the logs under test."""
