@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +24,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from app.cognito import secret_hash
 from app.serving.embedded_cognito import (
@@ -358,10 +361,10 @@ def test_a_code_with_whitespace_is_refused_and_recorded(
 
 
 def test_a_missing_password_is_an_invalid_parameter_in_cognito_s_shape(
-    cognito: CognitoDouble, username: str
+    cognito: CognitoDouble, username: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only where the pool is not passwordless. moto alone answers a 500.
-    cognito.passwordless = False
+    monkeypatch.setattr(cognito, "passwordless", False)
     body = json.dumps(identify(cognito, username)).encode()
 
     status, headers, answer = post_raw(
@@ -598,6 +601,395 @@ def test_an_unknown_pool_has_no_public_keys(cognito: CognitoDouble) -> None:
     assert excinfo.value.code == 404
 
 
+# Sessions and the USER_AUTH sign-in after confirmation
+
+INVALID_SESSION = ("NotAuthorizedException", "Invalid session for the user.")
+EXPIRED_SESSION = ("NotAuthorizedException", "Invalid session for the user, session is expired.")
+SHORT_VALIDITY_SECONDS = 0.05
+
+
+def auth_parameters(imitation: Imitation, username: str) -> dict[str, str]:
+    return {
+        "USERNAME": username,
+        "SECRET_HASH": secret_hash(username, imitation.client_id, imitation.client_secret),
+    }
+
+
+def confirm(idp: Any, imitation: Imitation, username: str, **extra: Any) -> dict[str, Any]:
+    code = imitation.code_for(username)
+    return idp.confirm_sign_up(**identify(imitation, username), ConfirmationCode=code, **extra)
+
+
+def sign_in(idp: Any, imitation: Imitation, username: str, session: str) -> dict[str, Any]:
+    return idp.initiate_auth(
+        ClientId=imitation.client_id,
+        AuthFlow="USER_AUTH",
+        AuthParameters=auth_parameters(imitation, username),
+        Session=session,
+    )
+
+
+def confirmed_session(idp: Any, cognito: CognitoDouble, username: str) -> str:
+    """The Session ConfirmSignUp returns, for a user signed up and confirmed with Sessions."""
+    signed_up = sign_up(idp, cognito, username)
+    return confirm(idp, cognito, username, Session=signed_up["Session"])["Session"]
+
+
+def public_keys(imitation: Imitation) -> KeySet:
+    url = f"{imitation.endpoint_url}/{imitation.user_pool_id}/.well-known/jwks.json"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return KeySet.import_key_set(json.load(answer))
+
+
+def verified_claims(imitation: Imitation, token: str) -> dict[str, Any]:
+    """The claims of ``token``, once its signature, issuer and expiry are verified."""
+    claims = jwt.decode(token, public_keys(imitation), algorithms=["RS256"]).claims
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{imitation.user_pool_id}"
+    jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer}).validate(claims)
+    return claims
+
+
+def test_sign_up_returns_a_session(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    first = sign_up(idp, cognito, username)["Session"]
+    second = sign_up(idp, cognito, f"other.{username}")["Session"]
+
+    assert 20 <= len(first) <= 2048
+    assert first != second
+
+
+def test_the_app_client_allows_user_auth(idp: Any, cognito: CognitoDouble) -> None:
+    client = idp.describe_user_pool_client(
+        UserPoolId=cognito.user_pool_id, ClientId=cognito.client_id
+    )["UserPoolClient"]
+
+    assert "ALLOW_USER_AUTH" in client["ExplicitAuthFlows"]
+
+
+def test_without_user_auth_there_is_no_session_and_no_user_auth_sign_in(
+    idp: Any, cognito: CognitoDouble, username: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cognito, "user_auth", False)
+
+    assert "Session" not in sign_up(idp, cognito, username)
+    assert "Session" not in confirm(idp, cognito, username)
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, "s" * 40)
+
+    assert error_of(excinfo) == (
+        "InvalidParameterException",
+        "The USER_AUTH flow is not enabled for this client.",
+    )
+
+
+def test_confirming_with_the_session_returns_a_new_one(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    signed_up = sign_up(idp, cognito, username)["Session"]
+
+    confirmed = confirm(idp, cognito, username, Session=signed_up)["Session"]
+
+    assert 20 <= len(confirmed) <= 2048
+    assert confirmed != signed_up
+    assert status_of(cognito, username) == "CONFIRMED"
+
+
+def test_confirming_without_a_session_returns_none(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+
+    assert "Session" not in confirm(idp, cognito, username)
+    assert status_of(cognito, username) == "CONFIRMED"
+
+
+def test_user_auth_with_the_confirmation_session_returns_tokens(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+
+    response = sign_in(idp, cognito, username, session)
+
+    result = response["AuthenticationResult"]
+    assert set(result) == {"AccessToken", "ExpiresIn", "TokenType", "RefreshToken", "IdToken"}
+    assert (result["ExpiresIn"], result["TokenType"]) == (3600, "Bearer")
+    assert response["ChallengeParameters"] == {}
+    assert "Session" not in response
+    assert cognito.violations == []
+
+
+def test_the_tokens_verify_with_the_pool_s_public_keys(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    result = sign_in(idp, cognito, username, confirmed_session(idp, cognito, username))[
+        "AuthenticationResult"
+    ]
+
+    id_claims = verified_claims(cognito, result["IdToken"])
+    access_claims = verified_claims(cognito, result["AccessToken"])
+
+    sub = cognito.sub_for(username)
+    assert (id_claims["token_use"], id_claims["sub"]) == ("id", sub)
+    assert (id_claims["cognito:username"], id_claims["aud"]) == (username, cognito.client_id)
+    assert (access_claims["token_use"], access_claims["sub"]) == ("access", sub)
+    assert (access_claims["username"], access_claims["client_id"]) == (username, cognito.client_id)
+
+
+def test_get_user_unsigned_with_the_access_token_answers_the_user(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    result = sign_in(idp, cognito, username, confirmed_session(idp, cognito, username))[
+        "AuthenticationResult"
+    ]
+    body = json.dumps({"AccessToken": result["AccessToken"]}).encode()
+
+    status, _, answer = post_raw(
+        cognito.endpoint_url, "AWSCognitoIdentityProviderService.GetUser", body
+    )
+
+    assert (status, answer["Username"]) == (200, username)
+
+
+def test_the_refresh_token_gets_new_tokens(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    result = sign_in(idp, cognito, username, confirmed_session(idp, cognito, username))[
+        "AuthenticationResult"
+    ]
+
+    refreshed = idp.initiate_auth(
+        ClientId=cognito.client_id,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={
+            "REFRESH_TOKEN": result["RefreshToken"],
+            "SECRET_HASH": auth_parameters(cognito, username)["SECRET_HASH"],
+        },
+    )["AuthenticationResult"]
+
+    assert verified_claims(cognito, refreshed["IdToken"])["sub"] == cognito.sub_for(username)
+    assert refreshed["AccessToken"] != result["AccessToken"]
+
+
+def test_a_session_signs_in_once(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    session = confirmed_session(idp, cognito, username)
+    sign_in(idp, cognito, username, session)
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, session)
+
+    assert error_of(excinfo) == INVALID_SESSION
+
+
+def test_an_expired_session_does_not_confirm(
+    idp: Any, cognito: CognitoDouble, username: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cognito, "session_validity_seconds", SHORT_VALIDITY_SECONDS)
+    session = sign_up(idp, cognito, username)["Session"]
+    time.sleep(SHORT_VALIDITY_SECONDS * 2)
+
+    with pytest.raises(ClientError) as excinfo:
+        confirm(idp, cognito, username, Session=session)
+
+    assert error_of(excinfo) == EXPIRED_SESSION
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_an_expired_session_does_not_sign_in(
+    idp: Any, cognito: CognitoDouble, username: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+    monkeypatch.setattr(cognito, "session_validity_seconds", SHORT_VALIDITY_SECONDS)
+    time.sleep(SHORT_VALIDITY_SECONDS * 2)
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, session)
+
+    assert error_of(excinfo) == EXPIRED_SESSION
+
+
+def test_another_user_s_session_does_not_confirm(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    sign_up(idp, cognito, username)
+    others = sign_up(idp, cognito, f"other.{username}")["Session"]
+
+    with pytest.raises(ClientError) as excinfo:
+        confirm(idp, cognito, username, Session=others)
+
+    assert error_of(excinfo) == INVALID_SESSION
+    assert status_of(cognito, username) == "UNCONFIRMED"
+
+
+def test_another_user_s_session_does_not_sign_in(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    confirmed_session(idp, cognito, username)
+    others = confirmed_session(idp, cognito, f"other.{username}")
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, others)
+
+    assert error_of(excinfo) == INVALID_SESSION
+
+
+def test_the_sign_up_session_does_not_sign_in(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    session = sign_up(idp, cognito, username)["Session"]
+    confirm(idp, cognito, username)
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, session)
+
+    assert error_of(excinfo) == INVALID_SESSION
+
+
+@pytest.mark.parametrize(
+    ("hash_sent", "message"),
+    [
+        (None, "Client {client_id} is configured with secret but SECRET_HASH was not received"),
+        (WRONG_HASH, "Unable to verify secret hash for client {client_id}"),
+    ],
+    ids=["missing", "wrong"],
+)
+def test_user_auth_without_a_valid_secret_hash_is_not_authorized(
+    idp: Any, cognito: CognitoDouble, username: str, hash_sent: str | None, message: str
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+    parameters = {"USERNAME": username}
+    if hash_sent is not None:
+        parameters["SECRET_HASH"] = hash_sent
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.initiate_auth(
+            ClientId=cognito.client_id,
+            AuthFlow="USER_AUTH",
+            AuthParameters=parameters,
+            Session=session,
+        )
+
+    assert error_of(excinfo) == (
+        "NotAuthorizedException",
+        message.format(client_id=cognito.client_id),
+    )
+    assert "AuthenticationResult" in sign_in(idp, cognito, username, session)  # not used up
+
+
+def test_user_auth_before_confirmation_is_user_not_confirmed(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    session = sign_up(idp, cognito, username)["Session"]
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, session)
+
+    assert error_of(excinfo) == ("UserNotConfirmedException", "User is not confirmed.")
+
+
+@pytest.mark.parametrize("missing", ["USERNAME", "Session"])
+def test_user_auth_without_a_username_or_session_is_an_invalid_parameter(
+    idp: Any, cognito: CognitoDouble, username: str, missing: str
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+    params: dict[str, Any] = {
+        "ClientId": cognito.client_id,
+        "AuthFlow": "USER_AUTH",
+        "AuthParameters": auth_parameters(cognito, username),
+        "Session": session,
+    }
+    params["AuthParameters"].pop(missing, None)
+    params.pop(missing, None)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.initiate_auth(**params)
+
+    assert error_of(excinfo)[0] == "InvalidParameterException"
+    assert missing in error_of(excinfo)[1]
+
+
+def test_user_auth_for_an_unknown_client_is_not_found(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+
+    with pytest.raises(ClientError) as excinfo:
+        idp.initiate_auth(
+            ClientId="unknownclient",
+            AuthFlow="USER_AUTH",
+            AuthParameters=auth_parameters(cognito, username),
+            Session=session,
+        )
+
+    assert error_of(excinfo) == (
+        "ResourceNotFoundException",
+        "User pool client unknownclient does not exist.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        pytest.param({"Session": "s" * 19}, "Session", id="session-19-chars"),
+        pytest.param({"Session": "s" * 2049}, "Session", id="session-2049-chars"),
+        pytest.param(
+            {"AuthParameters": {"USERNAME": 7}}, "AuthParameters['USERNAME']", id="not-a-string"
+        ),
+        pytest.param({"AuthParameters": []}, "AuthParameters", id="not-a-map"),
+        pytest.param(
+            {"UserContextData": {"IpAddress": "999.0.0.1"}},
+            "UserContextData.IpAddress",
+            id="invalid-ip",
+        ),
+        pytest.param({"AuthFlow": None}, "AuthFlow", id="no-auth-flow"),
+    ],
+)
+def test_an_initiate_auth_past_its_limits_is_refused_and_recorded(
+    cognito: CognitoDouble, username: str, change: dict[str, Any], field: str
+) -> None:
+    params = {
+        "ClientId": cognito.client_id,
+        "AuthFlow": "USER_AUTH",
+        "AuthParameters": auth_parameters(cognito, username),
+        "Session": "s" * 40,
+        **change,
+    }
+    body = json.dumps({name: value for name, value in params.items() if value is not None})
+
+    status, _, answer = post_raw(
+        cognito.endpoint_url, "AWSCognitoIdentityProviderService.InitiateAuth", body.encode()
+    )
+
+    assert (status, answer["__type"]) == (400, "InvalidParameterException")
+    [violation] = cognito.violations
+    assert violation.startswith(f"InitiateAuth {field}: ")
+
+
+def test_a_passwordless_sign_up_signs_in_with_its_session(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    signed_up = idp.sign_up(
+        **identify(cognito, username), UserAttributes=[{"Name": "email", "Value": username}]
+    )
+    confirmed = confirm(idp, cognito, username, Session=signed_up["Session"])
+
+    result = sign_in(idp, cognito, username, confirmed["Session"])["AuthenticationResult"]
+
+    assert "Password" not in cognito.calls("SignUp")[0].params
+    assert signed_up["CodeDeliveryDetails"] == MASKED_EMAIL
+    assert verified_claims(cognito, result["IdToken"])["sub"] == signed_up["UserSub"]
+    assert cognito.violations == []
+
+
+def test_a_passwordless_sign_up_needs_an_email_or_a_phone_number(
+    idp: Any, cognito: CognitoDouble
+) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        idp.sign_up(**identify(cognito, "jane"))
+
+    assert error_of(excinfo) == (
+        "InvalidParameterException",
+        "A sign-up without Password needs an email address or a phone number.",
+    )
+    assert cognito.users() == {}
+
+
 # The tests' conveniences
 
 
@@ -610,6 +1002,20 @@ def test_fail_next_fails_once(idp: Any, cognito: CognitoDouble, username: str) -
 
     assert sign_up(idp, cognito, username)["UserConfirmed"] is False
     assert len(cognito.calls("SignUp")) == 2
+
+
+def test_fail_next_fails_initiate_auth_once(
+    idp: Any, cognito: CognitoDouble, username: str
+) -> None:
+    session = confirmed_session(idp, cognito, username)
+    cognito.fail_next("InitiateAuth", "TooManyRequestsException", "Rate exceeded")
+
+    with pytest.raises(ClientError) as excinfo:
+        sign_in(idp, cognito, username, session)
+    assert error_of(excinfo) == ("TooManyRequestsException", "Rate exceeded")
+
+    assert "AuthenticationResult" in sign_in(idp, cognito, username, session)
+    assert len(cognito.calls("InitiateAuth")) == 2
 
 
 def test_respond_raw_next_answers_exactly_that(cognito: CognitoDouble, username: str) -> None:
@@ -641,6 +1047,17 @@ def test_reset_forgets_users_codes_calls_and_violations(
     with pytest.raises(KeyError):
         cognito.code_for(username)
     sign_up(idp, cognito, username)  # the pool and its client are still there
+
+
+def test_reset_forgets_sessions(idp: Any, cognito: CognitoDouble, username: str) -> None:
+    session = sign_up(idp, cognito, username)["Session"]
+
+    cognito.reset()
+
+    sign_up(idp, cognito, username)
+    with pytest.raises(ClientError) as excinfo:
+        confirm(idp, cognito, username, Session=session)
+    assert error_of(excinfo) == INVALID_SESSION
 
 
 # As `make run` starts it: codes logged, nothing secret
@@ -715,4 +1132,30 @@ def test_secrets_and_passwords_are_never_logged(
 
     assert logged_codes(caplog, username)  # the capture did see the imitation's log
     for secret in (embedded.client_secret, PASSWORD, sent_hash):
+        assert secret not in caplog.text
+
+
+def test_sessions_and_tokens_are_never_logged(
+    embedded_idp: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("app", "moto", "werkzeug"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    signed_up = sign_up(embedded_idp, embedded, username)
+    code = logged_codes(caplog, username)[-1]
+    confirmed = embedded_idp.confirm_sign_up(
+        **identify(embedded, username), ConfirmationCode=code, Session=signed_up["Session"]
+    )
+    result = sign_in(embedded_idp, embedded, username, confirmed["Session"])
+    with pytest.raises(embedded_idp.exceptions.NotAuthorizedException):
+        sign_in(embedded_idp, embedded, username, confirmed["Session"])
+
+    tokens = result["AuthenticationResult"]
+    assert logged_codes(caplog, username)  # the capture did see the imitation's log
+    for secret in (
+        signed_up["Session"],
+        confirmed["Session"],
+        tokens["AccessToken"],
+        tokens["IdToken"],
+        tokens["RefreshToken"],
+    ):
         assert secret not in caplog.text
