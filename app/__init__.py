@@ -90,7 +90,7 @@ def register_telemetry(app: Flask) -> None:
 
 def register_api(app: Flask, settings: Settings) -> None:
     """The HTTP plumbing around the views: OpenAPI, CORS, browser security, forms, idempotency."""
-    from app.api import cors, forms, idempotency, security
+    from app.api import cors, forms, idempotency, security, sign_in
     from app.api.openapi import api
 
     api.init_app(app)
@@ -98,6 +98,7 @@ def register_api(app: Flask, settings: Settings) -> None:
     security.init_app(app, settings)
     forms.init_app(app)
     idempotency.init_app(app)
+    sign_in.init_app(app, settings.sign_in)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:
@@ -115,7 +116,9 @@ def register_services(app: Flask, settings: Settings) -> None:
     from app.services.idempotency import IdempotencyService
     from app.services.keyed_hash import derive_key
     from app.services.records import RecordKeeper
+    from app.services.sign_in import SignIns
     from app.services.signup import SignupPolicy, SignupService
+    from app.storage.sessions import open_values
 
     if settings.cognito is None:
         # CLI commands (migrations, reports) need no user pool; serving does, and gunicorn's
@@ -133,6 +136,13 @@ def register_services(app: Flask, settings: Settings) -> None:
         identity_key=derive_key(master_key, "identity"),
         ip_retention=records.ip_retention,
     )
+    sign_ins = None
+    if settings.sign_in.enabled:
+        sign_ins = SignIns(
+            open_values(settings.abuse.storage_uri, f"{settings.abuse.key_prefix}:sign-in"),
+            key=derive_key(master_key, "sign-in-handle"),
+            window=settings.sign_in.window,
+        )
     app.extensions["signup"] = SignupService(
         gateway,
         SignupPolicy(
@@ -143,6 +153,7 @@ def register_services(app: Flask, settings: Settings) -> None:
         budgets=Budgets.from_settings(settings.abuse),
         captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
         records=keeper,
+        sign_ins=sign_ins,
     )
     app.extensions["idempotency"] = IdempotencyService(
         app.extensions["idempotency_keys"],

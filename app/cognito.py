@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 
 from app import errors
-from app.config import CognitoSettings, Settings
+from app.config import CognitoSettings, Secret, Settings
 from app.telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,30 @@ class SignUpResult:
     user_confirmed: bool
     user_sub: str
     code_delivery: CodeDelivery | None
+    # What ConfirmSignUp and then InitiateAuth (USER_AUTH) take to sign the person in without
+    # a password; None from app clients without the USER_AUTH flow.
+    session: Secret | None = None
+
+
+@dataclass(frozen=True)
+class AuthTokens:
+    """Cognito's AuthenticationResult. The tokens are secrets: out of every repr and log."""
+
+    access_token: str = field(repr=False)
+    id_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    token_type: str
+
+    @classmethod
+    def from_cognito(cls, result: Mapping[str, Any]) -> AuthTokens:
+        return cls(
+            access_token=result["AccessToken"],
+            id_token=result["IdToken"],
+            refresh_token=result.get("RefreshToken", ""),
+            expires_in=int(result.get("ExpiresIn", 3600)),
+            token_type=result.get("TokenType", "Bearer"),
+        )
 
 
 # Cognito's policy messages ("Password did not conform with policy: Password must have symbol
@@ -175,6 +199,11 @@ KNOWN_ERROR_CODES = frozenset(
         "TooManyFailedAttemptsException",
         "AliasExistsException",
         "UserNotFoundException",
+        # InitiateAuth's, after confirmation: each only means the person is not signed in.
+        "UserNotConfirmedException",
+        "PasswordResetRequiredException",
+        "UnsupportedOperationException",
+        "FeatureUnavailableInTierException",
     }
     | _MISCONFIGURATION
 )
@@ -279,10 +308,20 @@ def translate_client_error(
     )
     if _is_already_confirmed(refusal):
         return errors.AlreadyConfirmed()
+    if _is_session_refused(refusal):
+        return errors.SessionRefused()
     translate = _TRANSLATIONS.get(refusal.code)
     if translate is None:
         translate = _misconfigured if refusal.code in _MISCONFIGURATION else _unknown
     return translate(refusal)
+
+
+def _is_session_refused(refusal: _Refusal) -> bool:
+    # ConfirmSignUp and InitiateAuth say NotAuthorized ("Invalid session for the user, session
+    # is expired.") of a Session that expired or was used: the person's doing, not ours.
+    return refusal.code == "NotAuthorizedException" and bool(
+        re.search(r"\bsession\b", refusal.message, re.I)
+    )
 
 
 def _is_already_confirmed(refusal: _Refusal) -> bool:
@@ -294,7 +333,8 @@ def _is_already_confirmed(refusal: _Refusal) -> bool:
 
 
 class CognitoGateway:
-    """The three unauthenticated sign-up calls, made with SECRET_HASH and UserContextData.
+    """The unauthenticated sign-up calls, and the sign-in that completes them, made with
+    SECRET_HASH and UserContextData.
 
     One instance per process: the boto3 client is thread-safe once created.
     """
@@ -339,7 +379,7 @@ class CognitoGateway:
         self,
         *,
         username: str,
-        password: str,
+        password: str | None,
         attributes: Mapping[str, str],
         validation_data: Mapping[str, str],
         client_metadata: Mapping[str, str],
@@ -348,20 +388,32 @@ class CognitoGateway:
     ) -> SignUpResult:
         params: dict[str, Any] = {
             **self._identify(username, context, client_metadata),
-            "Password": password,
             "UserAttributes": _attribute_list(attributes),
         }
+        if password is not None:  # passwordless: left out, never sent empty
+            params["Password"] = password
         if validation_data:
             params["ValidationData"] = _attribute_list(validation_data)
         if analytics_endpoint_id:
             params["AnalyticsMetadata"] = {"AnalyticsEndpointId": analytics_endpoint_id}
         sent_fields = {_field_name(name): name for name in attributes}
-        with self._translated("SignUp", sent_fields=sent_fields):
-            response = self._client.sign_up(**params)
+        try:
+            with self._translated("SignUp", sent_fields=sent_fields):
+                response = self._client.sign_up(**params)
+        except errors.InvalidFields as error:
+            if password is not None or error.fields or type(error) is not errors.InvalidFields:
+                raise
+            # A pool whose sign-in policy has no passwordless first factor wants a Password.
+            logger.error(
+                "Cognito refused a sign-up without a password: allow EMAIL_OTP or SMS_OTP as "
+                "a first factor in the user pool, or turn SIGNUP_PASSWORDLESS off"
+            )
+            raise errors.UpstreamError() from None
         return SignUpResult(
             user_confirmed=bool(response.get("UserConfirmed")),
             user_sub=response.get("UserSub", ""),
             code_delivery=CodeDelivery.from_cognito(response.get("CodeDeliveryDetails")),
+            session=_session(response),
         )
 
     def confirm_sign_up(
@@ -371,10 +423,51 @@ class CognitoGateway:
         code: str,
         context: UserContext,
         client_metadata: Mapping[str, str] | None = None,
-    ) -> None:
+        session: Secret | None = None,
+    ) -> Secret | None:
+        """Confirm the account; with the sign-up's Session, the Session that signs it in."""
         params = {**self._identify(username, context, client_metadata), "ConfirmationCode": code}
+        if session is not None:
+            params["Session"] = session.reveal()
         with self._translated("ConfirmSignUp", sent_fields={}):
-            self._client.confirm_sign_up(**params)
+            response = self._client.confirm_sign_up(**params)
+        return _session(response)
+
+    def sign_in_with_session(
+        self,
+        *,
+        username: str,
+        session: Secret,
+        context: UserContext,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> AuthTokens:
+        """InitiateAuth (USER_AUTH) with ConfirmSignUp's Session: tokens, without a password.
+
+        The confirmed code was the first factor. SignInChallenged when Cognito asks for more
+        (MFA, say): the person finishes on the sign-in page.
+        """
+        params: dict[str, Any] = {
+            "ClientId": self._client_id,
+            "AuthFlow": "USER_AUTH",
+            "AuthParameters": {
+                "USERNAME": username,
+                "SECRET_HASH": secret_hash(username, self._client_id, self._client_secret),
+            },
+            "Session": session.reveal(),
+        }
+        user_context = context.as_cognito()
+        if user_context:
+            params["UserContextData"] = user_context
+        if client_metadata:
+            params["ClientMetadata"] = dict(client_metadata)
+        with self._translated("InitiateAuth", sent_fields={}):
+            response = self._client.initiate_auth(**params)
+        result = response.get("AuthenticationResult")
+        if not result or not result.get("AccessToken"):
+            # Only the challenge's name: its parameters and Session are secrets.
+            logger.info("Cognito answered the sign-in with %s", response.get("ChallengeName"))
+            raise errors.SignInChallenged()
+        return AuthTokens.from_cognito(result)
 
     def resend_confirmation_code(
         self,
@@ -490,6 +583,11 @@ class CognitoGateway:
                     "duration_ms": round(seconds * 1000, 1),
                 },
             )
+
+
+def _session(response: Mapping[str, Any]) -> Secret | None:
+    session = response.get("Session")
+    return Secret(session) if session else None
 
 
 def _field_name(attribute: str) -> str:

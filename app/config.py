@@ -188,6 +188,104 @@ class TracingSettings:
         )
 
 
+# A cookie's name and path as RFC 6265 allows them; a domain as a host name.
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")
+_COOKIE_PATH = re.compile(r"^/[\x21-\x3a\x3c-\x7e]{0,255}$")  # printable ASCII but ";"
+_COOKIE_DOMAIN = re.compile(r"^\.?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$")
+SAME_SITE_CHOICES = ("Strict", "Lax", "None")
+# Cognito's AuthSessionValidity is 3-15 minutes: a Session kept longer is refused anyway.
+SIGN_IN_WINDOW_MAX = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class TokenCookies:
+    """How a browser receives its tokens: HttpOnly, Secure cookies, never a body it can read."""
+
+    access_name: str = "access_token"
+    id_name: str = "id_token"
+    refresh_name: str = "refresh_token"
+    domain: str | None = None  # None: only this host
+    path: str = "/"
+    # The refresh token goes only where the app exchanges it, never with every request.
+    refresh_path: str = "/auth/refresh"
+    refresh_max_age: timedelta = timedelta(days=30)  # Cognito's default refresh token validity
+    same_site: str = "Lax"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TokenCookies:
+        same_site = env.get("SIGNUP_TOKEN_COOKIE_SAMESITE", "").strip().capitalize() or "Lax"
+        if same_site not in SAME_SITE_CHOICES:
+            choices = ", ".join(SAME_SITE_CHOICES)
+            raise ConfigError(f"SIGNUP_TOKEN_COOKIE_SAMESITE must be one of {choices}")
+        domain = env.get("SIGNUP_TOKEN_COOKIE_DOMAIN", "").strip().lower() or None
+        if domain is not None and not _COOKIE_DOMAIN.match(domain):
+            raise ConfigError("SIGNUP_TOKEN_COOKIE_DOMAIN must be a host name, e.g. example.com")
+        return cls(
+            access_name=_cookie_part(env, "SIGNUP_ACCESS_TOKEN_COOKIE", "access_token"),
+            id_name=_cookie_part(env, "SIGNUP_ID_TOKEN_COOKIE", "id_token"),
+            refresh_name=_cookie_part(env, "SIGNUP_REFRESH_TOKEN_COOKIE", "refresh_token"),
+            domain=domain,
+            path=_cookie_part(env, "SIGNUP_TOKEN_COOKIE_PATH", "/", _COOKIE_PATH),
+            refresh_path=_cookie_part(
+                env, "SIGNUP_REFRESH_TOKEN_COOKIE_PATH", "/auth/refresh", _COOKIE_PATH
+            ),
+            refresh_max_age=_duration(
+                env, "SIGNUP_REFRESH_TOKEN_COOKIE_MAX_AGE", timedelta(days=30)
+            ),
+            same_site=same_site,
+        )
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """Signing a person in after they confirm, and signing up without a password."""
+
+    enabled: bool = True
+    # How long a sign-up's Session is kept: the app client's AuthSessionValidity.
+    window: timedelta = timedelta(minutes=3)
+    sign_in_url: str | None = None  # where a person not signed in is sent to sign in
+    signed_in_url: str | None = None  # where a browser goes once signed in, without redirect_to
+    passwordless: bool = False
+    cookies: TokenCookies = field(default_factory=TokenCookies)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SignInSettings:
+        window = _duration(env, "SIGNUP_SIGN_IN_WINDOW", timedelta(minutes=3))
+        if window > SIGN_IN_WINDOW_MAX:
+            raise ConfigError("SIGNUP_SIGN_IN_WINDOW must be at most 15m, Cognito's longest")
+        return cls(
+            enabled=_flag(env, "SIGNUP_SIGN_IN", True),
+            window=window,
+            sign_in_url=_url(env, "SIGNUP_SIGN_IN_URL"),
+            signed_in_url=_url(env, "SIGNUP_SIGNED_IN_URL"),
+            passwordless=_flag(env, "SIGNUP_PASSWORDLESS", False),
+            cookies=TokenCookies.from_env(env),
+        )
+
+
+def _cookie_part(
+    env: Mapping[str, str], name: str, default: str, rule: re.Pattern[str] = _COOKIE_NAME
+) -> str:
+    value = env.get(name, "").strip() or default
+    if not rule.match(value):
+        raise ConfigError(
+            f"{name} is not a valid cookie {'path' if rule is _COOKIE_PATH else 'name'}"
+        )
+    return value
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL, or a path on this service; None when unset."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if value.startswith("/") and not value.startswith("//"):
+        return value
+    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ConfigError(f"{name} must be an http(s) URL or a path starting with /")
+    return value
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -212,6 +310,7 @@ class Settings:
     behind_tls: bool = False
     records: RecordSettings = field(default_factory=RecordSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -232,6 +331,7 @@ class Settings:
             behind_tls=_flag(env, "SIGNUP_BEHIND_TLS", False),
             records=RecordSettings.from_env(env),
             tracing=TracingSettings.from_env(env),
+            sign_in=SignInSettings.from_env(env),
         )
 
 

@@ -80,6 +80,15 @@ class CodeExpired(InvalidFields):
     description = "The confirmation code has expired. Ask for a new one."
 
 
+class InvalidSignInHandle(InvalidFields):
+    """A sign-in handle we did not issue, or issued longer ago than any code stays valid."""
+
+    error_code = "invalid_sign_in_handle"
+    description = (
+        "This sign-in handle is not valid or has expired. Confirm without it, then sign in."
+    )
+
+
 class SignupRejected(InvalidFields):
     error_code = "signup_rejected"
     description = "The sign-up was rejected."
@@ -120,6 +129,27 @@ class CrossOriginForm(Forbidden):
 
     error_code = "cross_origin_form"
     description = "This form can only be sent from this site or one of its landing pages."
+
+
+class SignInNotCompleted(APIError):
+    """Confirmed, but Cognito did not sign the person in. Never an answer of its own: the
+    confirmation succeeds with ``signed_in: false`` and this error's code is counted."""
+
+    code = 401
+    error_code = "sign_in_not_completed"
+    description = "You are signed up. Please sign in."
+
+
+class SessionRefused(SignInNotCompleted):
+    """Cognito refused the sign-up's Session: expired, used already, or not this user's."""
+
+    error_code = "session_refused"
+
+
+class SignInChallenged(SignInNotCompleted):
+    """Cognito asked for another step (MFA, a new password): the sign-in page takes over."""
+
+    error_code = "sign_in_challenged"
 
 
 class UpstreamError(APIError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask import current_app, has_app_context
 from marshmallow import (
     RAISE,
     Schema,
@@ -125,7 +126,7 @@ class SignupRequest:
     """A validated sign-up: attributes under their Cognito names, custom ones included."""
 
     username: str
-    password: str
+    password: str | None  # None: a passwordless sign-up (SIGNUP_PASSWORDLESS)
     attributes: dict[str, str]
     validation_data: dict[str, str] = field(default_factory=dict)
     client_metadata: dict[str, str] = field(default_factory=dict)
@@ -144,6 +145,7 @@ class ConfirmRequest:
     code: str
     client_metadata: dict[str, str] = field(default_factory=dict)
     encoded_data: str | None = None
+    sign_in_handle: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,10 @@ def captcha_from(data: dict[str, Any]) -> tuple[str | None, str]:
     return None, CAPTCHA_FIELD
 
 
+# What a sign-in handle looks like (app/services/sign_in.py): 48 characters of base64url.
+SIGN_IN_HANDLE = re.compile(r"^[A-Za-z0-9_-]{48}$")
+SIGN_IN_HANDLE_PATTERN = {"pattern": SIGN_IN_HANDLE.pattern}
+
 # The character rules are Unicode categories JSON Schema cannot say; ^\S+$ is what it can.
 NO_SPACES_PATTERN = {"pattern": no_spaces.pattern}
 USERNAME_RULE = "1-128 letters, numbers, marks, symbols or punctuation: no spaces."
@@ -246,15 +252,28 @@ username_field = fields.String(
 )
 
 
+def passwordless() -> bool:
+    """Whether this deployment signs people up without a password (SIGNUP_PASSWORDLESS)."""
+    return has_app_context() and bool(current_app.config.get("SIGNUP_PASSWORDLESS"))
+
+
+REQUIRED_MESSAGE = "Missing data for required field."
+PASSWORDLESS_CONTACT_RULE = (
+    "Give an email address or a phone number: without a password, sign-in codes go there."
+)
+
+
 class RegisterRequestSchema(AttributionFields, _RequestSchema):
     username = username_field
+    # Required unless SIGNUP_PASSWORDLESS is on (checked in password_given).
     password = fields.String(
-        required=True,
         load_only=True,
         validate=[validate.Length(min=1, max=256), password_characters],
         metadata={
             "description": "Up to 256 characters, no spaces or control characters; the pool's "
-            "password policy applies on top.",
+            "password policy applies on top. Required, unless the service signs people up "
+            "without a password (SIGNUP_PASSWORDLESS): then leave it out, and give an email "
+            "or a phone number.",
             **NO_SPACES_PATTERN,
         },
     )
@@ -317,6 +336,15 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             except ValidationError:
                 raise ValidationError(EMAIL_AS_USERNAME_RULE, "email") from None
 
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def password_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
+        if "password" in original:
+            return
+        if not passwordless():
+            raise ValidationError(REQUIRED_MESSAGE, "password")
+        if not original.get("email") and not original.get("phone_number"):
+            raise ValidationError(PASSWORDLESS_CONTACT_RULE, "email")
+
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> SignupRequest:
         attributes = {name: data[name] for name in STANDARD_ATTRIBUTES if name in data}
@@ -324,7 +352,7 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         token, token_field = captcha_from(data)
         return SignupRequest(
             username=data.get("username") or data["email"],
-            password=data["password"],
+            password=data.get("password"),
             attributes=attributes,
             validation_data=data.get("validation_data", {}),
             client_metadata=data.get("client_metadata", {}),
@@ -351,6 +379,16 @@ class ConfirmRequestSchema(_RequestSchema):
             visible,
         ],
         metadata={"description": "The code Cognito sent by email or SMS."},
+    )
+    sign_in_handle = fields.String(
+        load_only=True,
+        validate=Pattern(SIGN_IN_HANDLE, error="This is not a sign-in handle."),
+        metadata={
+            "description": "API clients: the `sign_in_handle` their /register answer gave. "
+            "With it the confirmation also signs the person in; without it, or when it no "
+            "longer can, the account is confirmed and `signed_in` is false. Browsers send "
+            "nothing: their handle travels in an HttpOnly cookie."
+        },
     )
 
     @post_load
@@ -381,10 +419,54 @@ class CodeDeliverySchema(Schema):
 class RegisterResponseSchema(Schema):
     user_confirmed = fields.Boolean(required=True)
     code_delivery = fields.Nested(CodeDeliverySchema, allow_none=True)
+    sign_in_handle = fields.String(
+        metadata={
+            "description": "API clients only (browsers get it as an HttpOnly cookie): send it "
+            "back with /register/confirm to be signed in. Opaque; keep it as a secret. Absent "
+            "when the service does not sign people in (SIGNUP_SIGN_IN=false), and from an "
+            "answer replayed for an Idempotency-Key.",
+            **SIGN_IN_HANDLE_PATTERN,
+        }
+    )
+
+
+class TokensSchema(Schema):
+    """Cognito's AuthenticationResult, in OAuth 2.0's names."""
+
+    access_token = fields.String(required=True)
+    id_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Seconds the access and id tokens are valid."}
+    )
+    token_type = fields.String(required=True, metadata={"description": "Bearer."})
 
 
 class ConfirmResponseSchema(Schema):
     confirmed = fields.Boolean(required=True)
+    signed_in = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the confirmation also signed the person in."},
+    )
+    tokens = fields.Nested(
+        TokensSchema,
+        metadata={
+            "description": "API clients, when signed in. Browsers get the tokens only as "
+            "HttpOnly cookies (see the answer's Set-Cookie), never in a body."
+        },
+    )
+    sign_in_url = fields.String(
+        metadata={
+            "description": "When not signed in: where the person signs in "
+            "(SIGNUP_SIGN_IN_URL), if configured."
+        }
+    )
+    signed_in_url = fields.String(
+        metadata={
+            "description": "Browsers, when signed in: where to go next (SIGNUP_SIGNED_IN_URL), "
+            "if configured."
+        }
+    )
 
 
 class ResendResponseSchema(Schema):

@@ -1,8 +1,10 @@
 """CORS for the JSON sign-up endpoints, granted only to the origins in SIGNUP_CORS_ORIGINS.
 
 Landing pages on those origins may call /register, /register/confirm and /register/resend with
-fetch. No cookies are involved, so no credentials are allowed. Other paths and other origins get
-no CORS headers at all, and with no origins configured (the default) nothing is granted.
+fetch, credentials included: the sign-up's handle and, once confirmed, the tokens travel as
+HttpOnly cookies (app/api/sign_in.py), which a landing page on the same site as this service
+receives and a page script never reads. Other paths and other origins get no CORS headers at
+all, and with no origins configured (the default) nothing is granted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def init_app(app: Flask, origins: frozenset[str]) -> None:
         # A script on another origin can read only the headers exposed here: it needs
         # Retry-After to wait out a 429 or 503.
         expose_headers=["Retry-After", REQUEST_ID_HEADER],
-        supports_credentials=False,
+        # Only the listed origins, never "*": browsers refuse credentials to a wildcard anyway.
+        supports_credentials=True,
         max_age=PREFLIGHT_CACHE_SECONDS,
         vary_header=True,
     )

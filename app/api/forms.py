@@ -24,13 +24,15 @@ from werkzeug.exceptions import HTTPException
 from app import errors
 from app.api.negotiation import is_form, page
 from app.config import origin_of
-from app.schemas import CAPTCHA_FIELD, CAPTCHA_WIDGET_FIELDS
+from app.schemas import CAPTCHA_FIELD, CAPTCHA_WIDGET_FIELDS, passwordless
 
 REDIRECT_FIELD = "redirect_to"
 REDIRECT_MAX_LENGTH = 2048
 # Never written back into a page, even to the person who typed them.
 # Never echoed into a re-rendered form: secrets, and single-use captcha tokens.
-SECRET_FIELDS = frozenset({"password", "encoded_data", CAPTCHA_FIELD, *CAPTCHA_WIDGET_FIELDS})
+SECRET_FIELDS = frozenset(
+    {"password", "encoded_data", "sign_in_handle", CAPTCHA_FIELD, *CAPTCHA_WIDGET_FIELDS}
+)
 
 FORM_ENDPOINTS = {
     "register.register": "register",
@@ -131,7 +133,7 @@ def form_view(
 ) -> FormView:
     values = values or {}
     messages = {input_name(name): list(found) for name, found in (field_errors or {}).items()}
-    specs = list(FIELDS[kind])
+    specs = [spec for spec in FIELDS[kind] if not (spec.name == "password" and passwordless())]
     shown = {spec.name for spec in specs}
     # What else the landing page posted goes back with the form: shown when a person can fill
     # it in (a known attribute, or one with an error to fix), hidden otherwise.

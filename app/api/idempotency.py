@@ -7,6 +7,7 @@ answer is stored when the response is final, whatever produced it (``init_app``'
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from app import errors
 from app.api.body import parsed_body
 from app.api.negotiation import wants_page
 from app.services.idempotency import HEADER, IdempotencyService
+from app.services.sign_in import HANDLE_FIELD as SIGN_IN_HANDLE_FIELD
 from app.storage.repository import StoredAnswer
 
 # Printable ASCII without spaces, as UUIDs and the usual random tokens are.
@@ -94,10 +96,20 @@ def _settle(response: Response) -> Response:
         _service().abandon(key)
         return response
     answer = StoredAnswer(
-        response.status_code, response.content_type or "", response.get_data(True)
+        response.status_code, response.content_type or "", _kept_body(response.get_data(True))
     )
     _service().finish(key, answer)
     return response
+
+
+def _kept_body(body: str) -> str:
+    """The body as kept for replays: without the sign-in handle, a secret never at rest. A
+    replayed sign-up confirms, but signs nobody in."""
+    if SIGN_IN_HANDLE_FIELD not in body:
+        return body
+    answer = json.loads(body)
+    answer.pop(SIGN_IN_HANDLE_FIELD, None)
+    return json.dumps(answer)
 
 
 def _release_unsettled(_error: BaseException | None) -> None:

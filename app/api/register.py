@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from typing import Any
+
+from flask import after_this_request, current_app, g, redirect, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
@@ -12,6 +14,16 @@ from app.api.forms import form_answer
 from app.api.idempotency import HEADER_DOC, IDEMPOTENCY_ERRORS, idempotent
 from app.api.negotiation import is_form, wants_page
 from app.api.openapi import error_answers, form_body, page_answers
+from app.api.sign_in import (
+    HANDLE_COOKIE_PARAMETER,
+    HANDLE_SET_COOKIE_DOC,
+    TOKEN_SET_COOKIES_DOC,
+    give_handle,
+    give_tokens,
+    handle_from_cookie,
+    is_browser,
+    settings,
+)
 from app.schemas import (
     ConfirmRequest,
     ConfirmRequestSchema,
@@ -23,7 +35,7 @@ from app.schemas import (
     ResendResponseSchema,
     SignupRequest,
 )
-from app.services.signup import SignupService
+from app.services.signup import Confirmed, Registered, SignupService
 
 blp = Blueprint(
     "register",
@@ -64,12 +76,12 @@ def signups() -> SignupService:
 @form_body(RegisterRequestSchema)
 @blp.doc(parameters=[HEADER_DOC])
 @idempotent
-@blp.response(201, RegisterResponseSchema())
+@blp.response(201, RegisterResponseSchema(), headers=HANDLE_SET_COOKIE_DOC)
 @page_answers(
     blp,
     201,
     "Created, not yet confirmed: Cognito sent a code. JSON for API clients; for a browser's "
-    "form post, a page asking for the code.",
+    "form post, a page asking for the code. Browsers get the sign-in handle as a cookie.",
 )
 @error_answers(
     blp,
@@ -88,6 +100,10 @@ def register(signup: SignupRequest):
     Accepts JSON or an HTML form (`application/x-www-form-urlencoded`).
     """
     registered = signups().register(signup, client_ip(), "form" if is_form(request) else "json")
+    browser = is_browser()
+    handle = registered.sign_in_handle
+    if handle is not None and browser:
+        after_this_request(lambda response: give_handle(response, handle) or response)
     if wants_page():
         return form_answer(
             "result.html",
@@ -97,15 +113,30 @@ def register(signup: SignupRequest):
             next_step="Enter the code to finish signing up.",
             username=signup.username,
         )
-    return registered
+    return _registered_answer(registered, with_handle=not browser)
+
+
+def _registered_answer(registered: Registered, *, with_handle: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "user_confirmed": registered.user_confirmed,
+        "code_delivery": registered.code_delivery,
+    }
+    if with_handle and registered.sign_in_handle is not None:
+        answer["sign_in_handle"] = registered.sign_in_handle
+    return answer
 
 
 @blp.post("/confirm")
 @blp.arguments(ConfirmRequestSchema(), location="body")
 @form_body(ConfirmRequestSchema)
-@blp.response(200, ConfirmResponseSchema())
+@blp.doc(parameters=[HANDLE_COOKIE_PARAMETER])
+@blp.response(200, ConfirmResponseSchema(), headers=TOKEN_SET_COOKIES_DOC)
 @page_answers(
-    blp, 200, "Confirmed. JSON for API clients; for a browser's form post, a page saying so."
+    blp,
+    200,
+    "Confirmed. JSON for API clients; for a browser's form post, a page saying so, or when "
+    "signed in a 303 to `redirect_to` or SIGNUP_SIGNED_IN_URL. Browsers signed in get the "
+    "tokens as HttpOnly cookies.",
 )
 @error_answers(
     blp,
@@ -117,15 +148,52 @@ def register(signup: SignupRequest):
     errors.CodeExpired,
     errors.SignupRejected,
     errors.TooManyAttempts,
+    errors.InvalidSignInHandle,
 )
 def confirm(confirmation: ConfirmRequest):
-    """Confirm an account with the code Cognito sent."""
-    signups().confirm(confirmation, client_ip())
+    """Confirm an account with the code Cognito sent, and sign the person in.
+
+    Signed in when the client brings its sign-up's handle (`sign_in_handle`, or a browser's
+    cookie) while Cognito's Session lasts; otherwise confirmed with `signed_in: false`.
+    """
+    browser = is_browser()
+    handle = confirmation.sign_in_handle or (handle_from_cookie() if browser else None)
+    confirmed = signups().confirm(confirmation, client_ip(), handle)
+    tokens = confirmed.tokens
+    if tokens is not None and browser:
+        after_this_request(lambda response: give_tokens(response, tokens) or response)
     if wants_page():
+        return _confirmed_page(confirmed)
+    return _confirmed_answer(confirmed, browser=browser)
+
+
+def _confirmed_page(confirmed: Confirmed):
+    urls = settings()
+    if not confirmed.signed_in:
+        link = urls.sign_in_url and {"url": urls.sign_in_url, "label": "Sign in"}
         return form_answer(
-            "result.html", 200, heading="You're signed up", next_step="You can sign in."
+            "result.html", 200, heading="You're signed up", next_step="You can sign in.", link=link
         )
-    return {"confirmed": True}
+    target = g.get("redirect_to") or urls.signed_in_url
+    if target:
+        return redirect(target, 303)
+    return form_answer(
+        "result.html", 200, heading="You're signed in", next_step="Your account is ready."
+    )
+
+
+def _confirmed_answer(confirmed: Confirmed, *, browser: bool) -> dict[str, Any]:
+    urls = settings()
+    answer: dict[str, Any] = {"confirmed": True, "signed_in": confirmed.signed_in}
+    if confirmed.tokens is None:
+        if urls.sign_in_url:
+            answer["sign_in_url"] = urls.sign_in_url
+    elif browser:
+        if urls.signed_in_url:
+            answer["signed_in_url"] = urls.signed_in_url
+    else:
+        answer["tokens"] = confirmed.tokens
+    return answer
 
 
 @blp.post("/resend")

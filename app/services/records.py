@@ -119,6 +119,16 @@ class RecordKeeper:
                 when.isoformat(),
             )
 
+    def signed_in(self, previous: PreviousSignup | None) -> None:
+        if previous is None:
+            return
+        try:
+            self._records.mark_signed_in(previous.record_id, self._clock())
+        except errors.StorageUnavailable:
+            logger.warning(
+                "Signup record %s: its sign-in could not be recorded", previous.record_id
+            )
+
     def _settle(self, record_id: int, settlement: Settlement) -> None:
         try:
             self._records.settle(record_id, settlement)

@@ -6,23 +6,30 @@ request that really goes to Cognito spends one. Whether answers reveal that an a
 (``hide_existing_users``) is decided here; app/cognito.py only translates Cognito's errors.
 A sign-up's record is opened last, just before Cognito is called (a 503 when it cannot be), and
 settled with Cognito's real answer, even when the client is told something else.
+
+A confirmation that brings its sign-up's handle also signs the person in (app/services/sign_in.py);
+whatever stops that, the confirmation itself stands and the answer says ``signed_in: false``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app import errors
 from app.attribution import ATTRIBUTION_FIELDS
 from app.captcha import CaptchaVerifier, Verdict
-from app.cognito import CodeDelivery, CognitoGateway, UserContext
+from app.cognito import AuthTokens, CodeDelivery, CognitoGateway, UserContext
+from app.config import Secret
 from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
 from app.services.records import RecordKeeper, normalised_identity
+from app.services.sign_in import SignIns
 from app.storage.repository import PreviousSignup
+from app.telemetry import metrics
 from app.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
@@ -50,6 +57,17 @@ class SignupPolicy:
 class Registered:
     user_confirmed: bool
     code_delivery: CodeDelivery | None
+    # What the client brings back to be signed in when it confirms; None with sign-in off.
+    sign_in_handle: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    tokens: AuthTokens | None = None  # None: confirmed, but not signed in
+
+    @property
+    def signed_in(self) -> bool:
+        return self.tokens is not None
 
 
 @dataclass(frozen=True)
@@ -66,12 +84,14 @@ class SignupService:
         budgets: Budgets,
         records: RecordKeeper,
         captcha: CaptchaVerifier | None = None,
+        sign_ins: SignIns | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._budgets = budgets
         self._records = records
         self._captcha = captcha
+        self._sign_ins = sign_ins
 
     def register(
         self, signup: SignupRequest, ip_address: str | None, client_kind: str = "json"
@@ -81,7 +101,7 @@ class SignupService:
             self._check_allowed(signup.attributes, signup.client_metadata)
         if signup.honeypot_filled:
             logger.info("Honeypot filled on /register: answered as a sign-up, Cognito not called")
-            return Registered(False, pretend_delivery(signup.attributes))
+            return self._pretended(signup)
         self._check_captcha(signup, ip_address)
         with span("signup.budgets"):
             self._budgets.before_code_sent(_identities(signup))
@@ -105,25 +125,48 @@ class SignupService:
             if not (isinstance(error, errors.UsernameTaken) and self._policy.hide_existing_users):
                 raise
             logger.info("Sign-up for an existing username answered as a fresh one")
-            return Registered(False, pretend_delivery(signup.attributes))
+            return self._pretended(signup)
         with span("signup.record.settle"):
             self._records.created(record_id, result.user_sub, result.user_confirmed)
-        return Registered(result.user_confirmed, result.code_delivery)
+        return Registered(
+            result.user_confirmed, result.code_delivery, self._handle(signup, result.session)
+        )
 
-    def confirm(self, confirmation: ConfirmRequest, ip_address: str | None) -> None:
-        """Confirm with the code; the sign-up's attribution reaches the post-confirmation Lambda."""
+    def _pretended(self, signup: SignupRequest) -> Registered:
+        """The answer a sign-up that reached no new account gets: like any other, handle too."""
+        return Registered(False, pretend_delivery(signup.attributes), self._handle(signup, None))
+
+    def _handle(self, signup: SignupRequest, session: Secret | None) -> str | None:
+        if self._sign_ins is None:
+            return None
+        return self._sign_ins.begin(signup.username, session)
+
+    def confirm(
+        self,
+        confirmation: ConfirmRequest,
+        ip_address: str | None,
+        sign_in_handle: str | None = None,
+    ) -> Confirmed:
+        """Confirm with the code; the sign-up's attribution reaches the post-confirmation Lambda.
+
+        With the handle its sign-up gave this client, the person is signed in as well.
+        """
         with span("signup.validate"):
             self._check_allowed({}, confirmation.client_metadata)
+            if sign_in_handle is not None and self._sign_ins is not None:
+                self._sign_ins.check(sign_in_handle)
         with span("signup.budgets"):
             self._budgets.before_confirm(normalised_identity(confirmation.username))
         with span("signup.record.lookup"):
             previous = self._records.previous(confirmation.username)
+        session = None
+        if sign_in_handle is not None and self._sign_ins is not None:
+            session = self._sign_ins.take(sign_in_handle, confirmation.username)
+        context = UserContext(ip_address, confirmation.encoded_data)
+        client_metadata = _with_attribution(confirmation.client_metadata, previous)
         try:
-            self._gateway.confirm_sign_up(
-                username=confirmation.username,
-                code=confirmation.code,
-                context=UserContext(ip_address, confirmation.encoded_data),
-                client_metadata=_with_attribution(confirmation.client_metadata, previous),
+            next_session, missing = self._confirm_sign_up(
+                confirmation, context, client_metadata, session
             )
         except (
             errors.CodeMismatch,
@@ -141,6 +184,66 @@ class SignupService:
             ) from None
         with span("signup.record.settle"):
             self._records.confirmed(previous)
+        if self._sign_ins is None:
+            return Confirmed()
+        if next_session is None:
+            metrics.count_sign_in("no_handle" if sign_in_handle is None else missing)
+            return Confirmed()
+        return Confirmed(
+            self._sign_in(confirmation.username, next_session, context, client_metadata, previous)
+        )
+
+    def _confirm_sign_up(
+        self,
+        confirmation: ConfirmRequest,
+        context: UserContext,
+        client_metadata: dict[str, str],
+        session: Secret | None,
+    ) -> tuple[Secret | None, str]:
+        """ConfirmSignUp, with the sign-up's Session when there is one; once more without it
+        when Cognito refuses the Session, since the code alone still confirms.
+
+        Returns the Session that signs the person in, or None and why there is none.
+        """
+        confirm = functools.partial(
+            self._gateway.confirm_sign_up,
+            username=confirmation.username,
+            code=confirmation.code,
+            context=context,
+            client_metadata=client_metadata,
+        )
+        try:
+            return confirm(session=session), "no_session"
+        except errors.SessionRefused:
+            logger.info("Cognito refused the sign-up's Session: confirming without it")
+            confirm(session=None)
+            return None, "session_refused"
+
+    def _sign_in(
+        self,
+        username: str,
+        session: Secret,
+        context: UserContext,
+        client_metadata: dict[str, str],
+        previous: PreviousSignup | None,
+    ) -> AuthTokens | None:
+        """InitiateAuth with the confirmation's Session; None, and counted, when it fails."""
+        try:
+            with span("signup.sign_in"):
+                tokens = self._gateway.sign_in_with_session(
+                    username=username,
+                    session=session,
+                    context=context,
+                    client_metadata=client_metadata,
+                )
+        except errors.APIError as error:
+            logger.info("Confirmed but not signed in: %s", error.error_code)
+            metrics.count_sign_in(error.error_code)
+            return None
+        metrics.count_sign_in("signed_in")
+        with span("signup.record.settle"):
+            self._records.signed_in(previous)
+        return tokens
 
     def resend(self, resend: ResendRequest, ip_address: str | None) -> CodeResent:
         with span("signup.validate"):

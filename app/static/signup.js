@@ -11,8 +11,13 @@
  *   [data-signup-destination]                   where the code went, e.g. "a***@e***"
  *   data-user-pool-id, data-client-id on a form: with Cognito's advanced-security script loaded,
  *     AmazonCognitoAdvancedSecurityData.getData(...) is sent as encoded_data.
+ *   [data-signup-signed-in], [data-signup-not-signed-in]  parts of the done step shown when the
+ *     confirmation signed the person in, or did not; [data-signup-sign-in-link] gets the
+ *     service's sign-in URL
  * Each form fires signup:registered, signup:confirmed, signup:resent or signup:error (bubbling,
  * detail = the JSON answer). Without a step to show next, success follows the form's redirect_to.
+ * Signed in after confirming, the browser holds the tokens as HttpOnly cookies (this script never
+ * sees them) and goes to the form's redirect_to or the service's signed-in URL, if either is set.
  */
 (function () {
   "use strict";
@@ -211,9 +216,36 @@
     if (!showStep("confirm") && !follow(form)) say(form, "Check your inbox for a confirmation code.");
   }
 
+  function showOutcome(signedIn, signInUrl) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-signup-signed-in]"), function (el) {
+      el.hidden = !signedIn;
+    });
+    Array.prototype.forEach.call(
+      document.querySelectorAll("[data-signup-not-signed-in]"),
+      function (el) {
+        el.hidden = signedIn;
+      }
+    );
+    Array.prototype.forEach.call(
+      document.querySelectorAll("[data-signup-sign-in-link]"),
+      function (link) {
+        if (signInUrl) link.setAttribute("href", signInUrl);
+        link.hidden = !signInUrl;
+      }
+    );
+  }
+
   function confirmed(form, answer) {
+    var signedIn = !!(answer && answer.signed_in);
     fire(form, "signup:confirmed", answer);
-    if (!showStep("done") && !follow(form)) say(form, "Your account is confirmed.");
+    if (signedIn && answer.signed_in_url && !form.querySelector("input[name=redirect_to]")) {
+      window.location.assign(answer.signed_in_url);
+      return;
+    }
+    showOutcome(signedIn, answer && answer.sign_in_url);
+    if (!showStep("done") && !follow(form)) {
+      say(form, signedIn ? "You're signed in." : "Your account is confirmed. You can sign in now.");
+    }
   }
 
   function resent(form, answer) {
@@ -267,7 +299,8 @@
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify(data),
-        credentials: "omit",
+        // The sign-in handle and the tokens are HttpOnly cookies of the service's own.
+        credentials: "include",
       });
       answer = await response.json().catch(function () {
         return null;

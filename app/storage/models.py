@@ -68,6 +68,8 @@ class SignupRecord(db.Model):
         UTCDateTime, default=utcnow, server_default=func.now(), index=True
     )
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the confirmation also signed the person in (the funnel's last step).
+    signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # HMAC-SHA256 of the normalised username: links a confirmation to its sign-up without keeping
     # the email; without the key it cannot be reversed by hashing a list of addresses.
     identity_hash: Mapped[str] = mapped_column(String(64), index=True)

@@ -221,6 +221,14 @@ class SignupRecords(_Store):
                 .values(outcome="confirmed", confirmed_at=when)
             )
 
+    def mark_signed_in(self, record_id: int, when: datetime) -> None:
+        with self._session("sign-in of a signup record") as session:
+            session.execute(
+                update(SignupRecord)
+                .where(SignupRecord.id == record_id, SignupRecord.signed_in_at.is_(None))
+                .values(signed_in_at=when)
+            )
+
     def latest_signup(self, identity_hash: str) -> PreviousSignup | None:
         with self._session("lookup of a signup record") as session:
             record = session.scalars(

@@ -59,6 +59,12 @@ RATE_LIMITED = Counter(
     "Requests refused by a rate limit, by limit.",
     ["limit"],
 )
+SIGN_INS = Counter(
+    "signup_sign_ins_total",
+    "Confirmations by whether they signed the person in: signed_in, or why not (no_handle, "
+    "no_session, session_refused, sign_in_challenged, or the error code of the failed call).",
+    ["outcome"],
+)
 
 # The endpoints whose answers are sign-up outcomes, and the step each one is.
 STEPS = {
@@ -104,6 +110,11 @@ def observe_cognito_call(operation: str, error_code: str, seconds: float) -> Non
 def count_rate_limit_refusal(limit: str) -> None:
     """Count one request refused by ``limit`` (a configured limit's name, never a client key)."""
     RATE_LIMITED.labels(limit).inc()
+
+
+def count_sign_in(outcome: str) -> None:
+    """Count one confirmation's sign-in ``outcome`` (one of the service's own codes)."""
+    SIGN_INS.labels(outcome).inc()
 
 
 def count_validation_failures(fields: Iterable[str]) -> None:

@@ -19,7 +19,8 @@ def test_the_code_cognito_sent_confirms_the_account(client, cognito):
     )
 
     assert response.status_code == 200
-    assert response.json == {"confirmed": True}
+    # Without the handle its sign-up gave, confirming signs nobody in (tests/api/test_sign_in.py).
+    assert response.json == {"confirmed": True, "signed_in": False}
 
 
 def test_a_wrong_code_is_reported_on_the_code_field(client, cognito):

@@ -38,7 +38,9 @@ def test_a_listed_origin_passes_the_preflight(cors_client, path):
     assert response.headers["Access-Control-Allow-Origin"] == LANDING
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
-    assert "Access-Control-Allow-Credentials" not in response.headers
+    # Credentials, so the sign-in cookies reach a landing page on the same site; only ever
+    # granted to a listed origin, named, never to "*".
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
 
 
 def test_a_listed_origin_can_read_the_answer_and_its_retry_after(cors_client, cognito):

@@ -49,6 +49,7 @@ def test_sign_up_confirm_and_resend_across_workers(served):
 
     status, body = post(f"{base}/register", {"email": username, "password": "Correct-h0rse"})
     assert (status, body["user_confirmed"]) == (201, False)
+    handle = body["sign_in_handle"]
 
     status, body = post(f"{base}/register/resend", {"username": username})
     assert status == 200
@@ -57,10 +58,13 @@ def test_sign_up_confirm_and_resend_across_workers(served):
     # Every request may land on either worker: both must know the same user pool.
     status, _ = post(f"{base}/register/confirm", {"username": username, "code": "000000"})
     assert status == 422
+    # ...and the Session the sign-up left (in Redis) signs the person in from either.
+    code = logged_code(served, username)
     status, body = post(
-        f"{base}/register/confirm", {"username": username, "code": logged_code(served, username)}
+        f"{base}/register/confirm", {"username": username, "code": code, "sign_in_handle": handle}
     )
-    assert (status, body) == (200, {"confirmed": True})
+    assert (status, body["confirmed"], body["signed_in"]) == (200, True, True)
+    assert body["tokens"]["token_type"] == "Bearer"
 
 
 def test_the_embedded_pool_enforces_its_password_policy(served):
