@@ -118,7 +118,8 @@ def test_sign_up_then_confirm_with_javascript(page, service, cognito):
     page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
     page.get_by_role("button", name="Confirm").click()
 
-    page.get_by_role("heading", name="You're signed up").wait_for()
+    page.get_by_role("heading", name="You're all set").wait_for()
+    assert page.get_by_text("you're signed in").is_visible()
     assert page.url == f"{service}/"  # all of it by fetch, on one page
     # AWS's script could not load: the sign-up went ahead without a fingerprint.
     assert "EncodedData" not in cognito.calls("SignUp")[0].params.get("UserContextData", {})
@@ -211,7 +212,7 @@ def test_sign_up_then_confirm_without_javascript(no_js_page, service, cognito):
     page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
     page.get_by_role("button", name="Confirm").click()
 
-    page.get_by_role("heading", name="You're signed up").wait_for()
+    page.get_by_role("heading", name="You're signed in").wait_for()
 
 
 def test_without_javascript_a_field_error_is_shown_beside_its_field(no_js_page, service, cognito):
@@ -323,7 +324,7 @@ def test_the_sign_up_with_javascript_runs_within_the_policy(page, service, cogni
     page.get_by_role("heading", name="Check your inbox").wait_for()
     page.get_by_label("Confirmation code").fill(cognito.code_for("ada@example.com"))
     page.get_by_role("button", name="Confirm").click()
-    page.get_by_role("heading", name="You're signed up").wait_for()
+    page.get_by_role("heading", name="You're all set").wait_for()
 
     assert refused == []
 
