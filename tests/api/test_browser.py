@@ -7,6 +7,8 @@ for AWS's advanced-security script are answered by the test: refused, or with a 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -35,6 +37,9 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 ADVANCED_SECURITY = re.compile(r"https://amazon-cognito-assets\..*\.amazoncognito\.com/.*")
 PASSWORD = "Correct-h0rse"
+SIGN_IN_URL = "https://app.example.com/sign-in"
+HANDLE_COOKIE = "__Host-signup-handle"
+TOKEN_COOKIES = ("access_token", "id_token", "refresh_token")
 
 
 @pytest.fixture(scope="session")
@@ -56,22 +61,39 @@ LANDING_PORT = free_port()
 LANDING = f"http://127.0.0.1:{LANDING_PORT}"
 
 
-@pytest.fixture(scope="module")
-def service(cognito_server: CognitoDouble, sqlite_template, tmp_path_factory) -> Iterator[str]:
-    """The app on a real port, allowing the landing page's origin."""
-    database = tmp_path_factory.mktemp("browser") / "signups.db"
+def served(cognito_server: CognitoDouble, database: Path, sqlite_template, **settings: str):
+    """The app talking to ``cognito_server``, on a real port."""
     with pytest.MonkeyPatch.context() as env:
         for name, value in cognito_server.settings().items():
             env.setenv(name, value)
         app = create_app(
             {
                 "SIGNUP_CORS_ORIGINS": LANDING,
+                "SIGNUP_SIGN_IN_URL": SIGN_IN_URL,
                 "COGNITO_TIMEOUT_SECONDS": "3",
                 "DATABASE_URL": databases.copy_sqlite(sqlite_template, database),
                 **GENEROUS_LIMITS,
+                **settings,
             }
         )
-    with serving(app) as base:
+    return serving(app)
+
+
+@pytest.fixture(scope="module")
+def service(cognito_server: CognitoDouble, sqlite_template, tmp_path_factory) -> Iterator[str]:
+    """The app on a real port, allowing the landing page's origin."""
+    database = tmp_path_factory.mktemp("browser") / "signups.db"
+    with served(cognito_server, database, sqlite_template) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def passwordless_service(
+    cognito_server: CognitoDouble, sqlite_template, tmp_path_factory
+) -> Iterator[str]:
+    """The app with SIGNUP_PASSWORDLESS=true: an email is enough to sign up."""
+    database = tmp_path_factory.mktemp("browser-passwordless") / "signups.db"
+    with served(cognito_server, database, sqlite_template, SIGNUP_PASSWORDLESS="true") as base:
         yield base
 
 
@@ -101,6 +123,62 @@ def sign_up(page, email: str = "ada@example.com", password: str = PASSWORD) -> N
     page.get_by_role("button", name="Create account").click()
 
 
+def confirm(page, code: str) -> None:
+    page.get_by_label("Confirmation code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+
+
+def cookies(page) -> dict[str, dict]:
+    """The cookies the page's browser context holds, HttpOnly ones included, by name."""
+    return {cookie["name"]: cookie for cookie in page.context.cookies()}
+
+
+def claims(jwt: str) -> dict:
+    """A JWT's payload, unverified (the signature is checked in the Cognito double's tests)."""
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def assert_hidden_from_scripts(page, held: dict[str, dict]) -> None:
+    """No page script can read these cookies, by name or by value."""
+    readable = page.evaluate("() => document.cookie")
+    for name, cookie in held.items():
+        assert name not in readable
+        assert cookie["value"] not in readable
+
+
+def assert_has_handle(page) -> dict[str, dict]:
+    """After /register: the handle, kept by Chromium from http://127.0.0.1 although Secure."""
+    held = cookies(page)
+    handle = held[HANDLE_COOKIE]
+    assert handle["httpOnly"]
+    assert handle["secure"]
+    assert handle["sameSite"] == "Strict"
+    assert handle["path"] == "/"
+    assert handle["domain"] == "127.0.0.1"  # host-only
+    return {HANDLE_COOKIE: handle}
+
+
+def assert_signed_in(page, cognito, email: str) -> dict[str, dict]:
+    """The browser holds the tokens as HttpOnly, Secure cookies, and the handle is spent."""
+    held = cookies(page)
+    assert HANDLE_COOKIE not in held
+    tokens = {name: held[name] for name in TOKEN_COOKIES}
+    for cookie in tokens.values():
+        assert cookie["httpOnly"], cookie["name"]
+        assert cookie["secure"], cookie["name"]
+        assert cookie["domain"] == "127.0.0.1"
+    assert tokens["access_token"]["path"] == "/"
+    assert tokens["id_token"]["path"] == "/"
+    assert tokens["refresh_token"]["path"] == "/auth/refresh"
+    assert claims(tokens["id_token"]["value"])["sub"] == cognito.sub_for(email)
+    assert claims(tokens["access_token"]["value"])["sub"] == cognito.sub_for(email)
+    html = page.content()
+    for cookie in tokens.values():
+        assert cookie["value"] not in html
+    return tokens
+
+
 def described_by(page, label: str) -> str:
     """The text of what the field labelled ``label`` is described by (hint and errors)."""
     field = page.get_by_label(label, exact=True)
@@ -123,6 +201,32 @@ def test_sign_up_then_confirm_with_javascript(page, service, cognito):
     assert page.url == f"{service}/"  # all of it by fetch, on one page
     # AWS's script could not load: the sign-up went ahead without a fingerprint.
     assert "EncodedData" not in cognito.calls("SignUp")[0].params.get("UserContextData", {})
+
+
+def test_confirming_with_javascript_signs_in_with_cookies_no_script_can_read(
+    page, service, cognito
+):
+    bodies: list = []
+    page.on("response", lambda response: bodies.append(response))
+    page.goto(f"{service}/")
+    sign_up(page)
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    handle = assert_has_handle(page)
+    assert_hidden_from_scripts(page, handle)
+
+    confirm(page, cognito.code_for("ada@example.com"))
+
+    page.get_by_role("heading", name="You're all set").wait_for()
+    assert page.locator("[data-signup-signed-in]").is_visible()
+    assert page.locator("[data-signup-not-signed-in]").is_hidden()
+    tokens = assert_signed_in(page, cognito, "ada@example.com")
+    assert_hidden_from_scripts(page, {**tokens, **handle})
+    answered = "".join(response.text() for response in bodies if response.url.startswith(service))
+    assert '"signed_in":true' in answered.replace(" ", "")
+    for cookie in tokens.values():  # not in any answer a script could read either
+        assert cookie["value"] not in answered
+    (sign_in,) = cognito.calls("InitiateAuth")
+    assert sign_in.params["AuthFlow"] == "USER_AUTH"
 
 
 def test_a_field_error_shows_beside_its_field(page, service, cognito):
@@ -213,6 +317,78 @@ def test_sign_up_then_confirm_without_javascript(no_js_page, service, cognito):
     page.get_by_role("button", name="Confirm").click()
 
     page.get_by_role("heading", name="You're signed in").wait_for()
+
+
+def test_confirming_without_javascript_signs_in_with_cookies(no_js_page, service, cognito):
+    page = no_js_page
+    page.goto(f"{service}/")
+    sign_up(page)
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert_has_handle(page)
+
+    confirm(page, cognito.code_for("ada@example.com"))
+
+    page.get_by_role("heading", name="You're signed in").wait_for()
+    assert page.url == f"{service}/register/confirm"
+    assert_signed_in(page, cognito, "ada@example.com")
+
+
+def test_a_code_typed_in_another_browser_confirms_but_signs_nobody_in(
+    browser, page, service, cognito
+):
+    page.goto(f"{service}/")
+    sign_up(page)
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert_has_handle(page)
+    code = cognito.code_for("ada@example.com")
+
+    elsewhere = browser.new_context(viewport=PHONE)
+    try:
+        other = elsewhere.new_page()
+        other.set_default_timeout(10_000)
+        other.goto(f"{service}/")
+        # The demo page's confirm form, posted as a plain form: what a browser sends without
+        # signup.js, from a page of the service (so Origin and Sec-Fetch-Site are its own).
+        other.evaluate(
+            """([username, code]) => {
+                const form = document.querySelector('form[data-signup=confirm]');
+                form.elements.namedItem('username').value = username;
+                form.elements.namedItem('code').value = code;
+                form.submit();
+            }""",
+            ["ada@example.com", code],
+        )
+
+        other.get_by_role("heading", name="You're signed up").wait_for()
+        link = other.get_by_role("link", name="Sign in")
+        assert link.get_attribute("href") == SIGN_IN_URL
+        assert not set(TOKEN_COOKIES) & set(cookies(other))
+        assert HANDLE_COOKIE not in cookies(other)
+    finally:
+        elsewhere.close()
+
+    (account,) = cognito.users().values()
+    assert account.confirmed  # the code counted where it was typed
+    assert cognito.calls("InitiateAuth") == []
+    # The first browser was not signed in behind its back either.
+    assert not set(TOKEN_COOKIES) & set(cookies(page))
+
+
+def test_passwordless_sign_up_signs_in_with_an_email_only(page, passwordless_service, cognito):
+    page.goto(f"{passwordless_service}/")
+    page.get_by_role("heading", name="Create your account").wait_for()
+    assert page.locator("input[type=password]").count() == 0
+    assert page.get_by_label("Password").count() == 0
+
+    page.get_by_label("Email", exact=True).fill("ada@example.com")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert "Password" not in cognito.calls("SignUp")[0].params
+    confirm(page, cognito.code_for("ada@example.com"))
+
+    page.get_by_role("heading", name="You're all set").wait_for()
+    assert page.locator("[data-signup-signed-in]").is_visible()
+    assert_signed_in(page, cognito, "ada@example.com")
 
 
 def test_without_javascript_a_field_error_is_shown_beside_its_field(no_js_page, service, cognito):
