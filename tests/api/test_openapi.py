@@ -115,6 +115,26 @@ def test_form_maps_are_documented_as_bracketed_keys(spec):
     assert form["encoding"]["attributes"] == {"style": "deepObject", "explode": True}
 
 
+def test_the_sign_in_after_confirming_is_documented(spec):
+    schemas = spec["components"]["schemas"]
+    assert "sign_in_handle" in schemas["RegisterResponse"]["properties"]
+    assert "sign_in_handle" in schemas["ConfirmRequest"]["properties"]
+    answer = schemas["ConfirmResponse"]
+    assert {"confirmed", "signed_in"} <= set(answer["required"])
+    assert {"tokens", "sign_in_url", "signed_in_url"} <= set(answer["properties"])
+    assert set(schemas["Tokens"]["required"]) == {
+        "access_token", "id_token", "refresh_token", "expires_in", "token_type"
+    }  # fmt: skip
+    confirm = spec["paths"]["/register/confirm"]["post"]
+    assert {"in": "cookie", "name": "__Host-signup-handle"}.items() <= next(
+        parameter for parameter in confirm["parameters"] if parameter["in"] == "cookie"
+    ).items()
+    assert "Set-Cookie" in confirm["responses"]["200"]["headers"]
+    assert "Set-Cookie" in spec["paths"]["/register"]["post"]["responses"]["201"]["headers"]
+    examples = confirm["responses"]["422"]["content"]["application/json"]["examples"]
+    assert "invalid_sign_in_handle" in examples
+
+
 def test_the_docs_page_loads_everything_from_this_service(client):
     page = client.get("/docs").get_data(as_text=True)
     links = re.findall(r'(?:src|href)="([^"]+)"', page)
@@ -294,6 +314,17 @@ def confirmation(ctx: Context, **extra: str) -> dict[str, str]:
     return {"username": username, "code": ctx.cognito.code_for(username), **extra}
 
 
+def signed_in(ctx: Context) -> TestResponse:
+    """An app's confirmation with its sign-up's handle: the tokens in the body."""
+    registered = ctx.client.post("/register", json=signup_body())
+    handle = registered.json["sign_in_handle"]
+    code = ctx.cognito.code_for("ada@example.com")
+    body = {"username": "ada@example.com", "code": code, "sign_in_handle": handle}
+    response = ctx.client.post(CONFIRM, json=body)
+    assert response.json["signed_in"] is True
+    return response
+
+
 SCENARIOS: list[Scenario] = [
     get("/"),
     get("/healthz"),
@@ -331,6 +362,12 @@ SCENARIOS: list[Scenario] = [
     posted(REGISTER, 409, key_in_progress),
     posted(REGISTER, 504, timed_out(REGISTER, signup_body())),
     posted(CONFIRM, 200, lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx))),
+    posted(CONFIRM, 200, signed_in),
+    posted(
+        CONFIRM,
+        422,
+        lambda ctx: ctx.client.post(CONFIRM, json=confirmation(ctx, sign_in_handle="A" * 48)),
+    ),
     posted(CONFIRM, 200, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx))),
     posted(CONFIRM, 303, lambda ctx: form(ctx.client, CONFIRM, confirmation(ctx, redirect_to="/"))),
     post(CONFIRM, 400, data="[", content_type="application/json"),

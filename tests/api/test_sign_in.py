@@ -13,6 +13,7 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -452,3 +453,29 @@ def test_a_pool_that_wants_a_password_is_the_operator_s_to_fix(make_client, cogn
 
     assert response.status_code == 502
     assert "SIGNUP_PASSWORDLESS" in caplog.text
+
+
+# Shared, sealed, counted
+
+
+@pytest.mark.redis
+def test_a_confirmation_on_another_host_finds_the_session_sealed_in_redis(
+    make_client, cognito, redis_url, redis_prefix
+):
+    shared = {"RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_KEY_PREFIX": redis_prefix}
+    one, other = make_client(**shared), make_client(**shared)
+    handle = register(one).json["sign_in_handle"]
+    connection = redis.Redis.from_url(redis_url)
+    kept = {
+        key: connection.get(key) for key in connection.scan_iter(match=f"{redis_prefix}:sign-in:*")
+    }
+    connection.close()
+
+    response = confirm(other, cognito, sign_in_handle=handle)
+
+    assert response.json["signed_in"] is True
+    [(key, sealed)] = kept.items()
+    session = cognito.calls("ConfirmSignUp")[0].params["Session"].encode()
+    assert session not in sealed
+    assert handle.encode() not in key + sealed
+    assert USERNAME.encode() not in key + sealed

@@ -191,3 +191,19 @@ def test_cognitos_own_too_many_attempts_is_not_a_rate_limit_of_ours(client, cogn
 
     assert refused.status_code == 429
     assert meter.increase() == 0
+
+
+def test_sign_ins_are_counted_by_outcome(client, cognito):
+    signed_in = Meter(client, "signup_sign_ins_total", outcome="signed_in")
+    no_handle = Meter(client, "signup_sign_ins_total", outcome="no_handle")
+    handle = client.post("/register", json=signup_body()).json["sign_in_handle"]
+    code = cognito.code_for("ada@example.com")
+    client.post(
+        "/register/confirm",
+        json={"username": "ada@example.com", "code": code, "sign_in_handle": handle},
+    )
+    client.post("/register", json=signup_body(email="bob@example.com"))
+    code = cognito.code_for("bob@example.com")
+    client.post("/register/confirm", json={"username": "bob@example.com", "code": code})
+
+    assert (signed_in.increase(), no_handle.increase()) == (1, 1)
