@@ -121,15 +121,21 @@ def on_starting(server):
     os.environ.update(embedded.settings())
     host, port = bind.rsplit(":", 1)
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only for the hint
+    passwordless = Settings.from_env(os.environ).sign_in.passwordless
+    password = "" if passwordless else ', "password": "Passw0rd!x"'
     server.log.warning(
         "No COGNITO_USER_POOL_ID: serving an embedded Cognito (moto) at %s with user pool %s. "
-        "Confirmation codes are logged here. Try:\n"
+        "Confirmation codes are logged here; confirming with the answer's sign_in_handle signs "
+        "in, with tokens that verify against %s/%s/.well-known/jwks.json. Try:\n"
         "  curl -s -X POST http://%s:%s/register -H 'Content-Type: application/json' "
-        '-d \'{"email": "ada@example.com", "password": "Passw0rd!x"}\'',
+        '-d \'{"email": "ada@example.com"%s}\'',
+        embedded.endpoint_url,
+        embedded.user_pool_id,
         embedded.endpoint_url,
         embedded.user_pool_id,
         host,
         port,
+        password,
     )
 
 
