@@ -195,3 +195,24 @@ def test_throttled_signups_are_not_retried_into_username_exists(client, cognito,
     client.post("/register", json=signup_body())
 
     assert len(cognito.calls("SignUp")) == 1
+
+
+def test_a_misconfigured_sign_in_is_logged_loudly_but_the_confirmation_stands(
+    client, cognito, caplog
+):
+    """NotAuthorized on InitiateAuth about the secret hash is ours to fix; about the Session it
+    is only a Session that expired (tests/api/test_sign_in.py). Either way: confirmed."""
+    handle = client.post("/register", json=signup_body()).json["sign_in_handle"]
+    code = cognito.code_for("ada@example.com")
+    cognito.fail_next("InitiateAuth", "NotAuthorizedException", "Unable to verify secret hash")
+
+    with caplog.at_level(logging.ERROR, logger="app.cognito"):
+        response = client.post(
+            "/register/confirm",
+            json={"username": "ada@example.com", "code": code, "sign_in_handle": handle},
+        )
+
+    assert (response.status_code, response.json["signed_in"]) == (200, False)
+    assert any(
+        "InitiateAuth" in r.getMessage() and "COGNITO_" in r.getMessage() for r in caplog.records
+    )

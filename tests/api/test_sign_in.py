@@ -73,6 +73,12 @@ def post_form(client: FlaskClient, path: str, **fields: object) -> TestResponse:
     return client.post(path, data=fields, headers=BROWSER)
 
 
+def confirm_form(client: FlaskClient, cognito, username: str = USERNAME, **fields: object):
+    """A browser's plain confirm form, with the code Cognito sent ``username``."""
+    code = cognito.code_for(username)
+    return post_form(client, "/register/confirm", username=username, code=code, **fields)
+
+
 def set_cookies(response: TestResponse) -> dict[str, SimpleCookie]:
     """Each Set-Cookie of the answer by cookie name, attributes and all."""
     found = {}
@@ -289,9 +295,7 @@ def test_a_browser_form_gets_the_handle_as_a_host_only_httponly_cookie(client, c
 def test_a_browser_that_confirms_is_signed_in_with_cookies_only(client, cognito):
     post_form(client, "/register", **signup_body())
 
-    response = post_form(
-        client, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME)
-    )
+    response = confirm_form(client, cognito)
 
     assert response.status_code == 200
     page = html.unescape(response.get_data(as_text=True))
@@ -327,9 +331,7 @@ def test_a_signed_in_browser_is_sent_on(make_client, cognito, overrides, form, t
     client = make_client(**overrides)
     post_form(client, "/register", **signup_body())
 
-    response = post_form(
-        client, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME), **form
-    )
+    response = confirm_form(client, cognito, **form)
 
     assert (response.status_code, response.headers["Location"]) == (303, target)
     assert set(TOKEN_COOKIES) <= set(set_cookies(response))
@@ -358,9 +360,7 @@ def test_a_code_read_in_another_browser_signs_that_browser_in_to_nothing(make_cl
     laptop, phone = make_client(), make_client()
     post_form(laptop, "/register", **signup_body())
 
-    response = post_form(
-        phone, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME)
-    )
+    response = confirm_form(phone, cognito)
 
     assert response.status_code == 200
     page = html.unescape(response.get_data(as_text=True))
@@ -379,18 +379,13 @@ def test_an_attacker_s_code_never_signs_a_victim_s_browser_in(make_client, cogni
     post_form(attacker, "/register", **signup_body(email="mallory@example.com"))
     post_form(victim, "/register", **signup_body())  # the victim's own pending sign-up
 
-    response = post_form(
-        victim,
-        "/register/confirm",
-        username="mallory@example.com",
-        code=cognito.code_for("mallory@example.com"),
-    )
+    response = confirm_form(victim, cognito, "mallory@example.com")
 
     assert response.status_code == 200
     assert not set(TOKEN_COOKIES) & set(set_cookies(response))
     assert cognito.calls("InitiateAuth") == []
     # The victim's own sign-in still works: the attempt spent nothing of it.
-    own = post_form(victim, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME))
+    own = confirm_form(victim, cognito)
     assert set(TOKEN_COOKIES) <= set(set_cookies(own))
 
 
@@ -399,17 +394,13 @@ def test_a_bad_handle_cookie_is_refused_and_removed(client, cognito):
     client.set_cookie(HANDLE_COOKIE, "B" * 48, path="/", secure=True)
     calls_before = len(cognito.received)
 
-    response = post_form(
-        client, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME)
-    )
+    response = confirm_form(client, cognito)
 
     assert response.status_code == 422
     assert len(cognito.received) == calls_before
     assert int(set_cookies(response)[HANDLE_COOKIE][HANDLE_COOKIE]["max-age"]) == 0
     # Sent again, the form confirms: never a dead end.
-    again = post_form(
-        client, "/register/confirm", username=USERNAME, code=cognito.code_for(USERNAME)
-    )
+    again = confirm_form(client, cognito)
     assert again.status_code == 200
 
 
