@@ -104,7 +104,7 @@ def test_the_code_form_works_without_javascript_to_the_end(browser, cognito):
     )
 
     assert response.status_code == 200
-    assert "signed up" in response.get_data(as_text=True)
+    assert "signed in" in response.get_data(as_text=True)  # the form's sign-up set its handle
 
 
 # Errors re-render the form
