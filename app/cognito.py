@@ -454,12 +454,8 @@ class CognitoGateway:
                 "SECRET_HASH": secret_hash(username, self._client_id, self._client_secret),
             },
             "Session": session.reveal(),
+            **_about_the_person(context, client_metadata),
         }
-        user_context = context.as_cognito()
-        if user_context:
-            params["UserContextData"] = user_context
-        if client_metadata:
-            params["ClientMetadata"] = dict(client_metadata)
         with self._translated("InitiateAuth", sent_fields={}):
             response = self._client.initiate_auth(**params)
         result = response.get("AuthenticationResult")
@@ -488,17 +484,12 @@ class CognitoGateway:
         client_metadata: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         """The parameters every sign-up call shares; SECRET_HASH is over the Username sent."""
-        params: dict[str, Any] = {
+        return {
             "ClientId": self._client_id,
             "Username": username,
             "SecretHash": secret_hash(username, self._client_id, self._client_secret),
+            **_about_the_person(context, client_metadata),
         }
-        user_context = context.as_cognito()
-        if user_context:
-            params["UserContextData"] = user_context
-        if client_metadata:
-            params["ClientMetadata"] = dict(client_metadata)
-        return params
 
     @property
     def browser_settings(self) -> dict[str, str]:
@@ -583,6 +574,19 @@ class CognitoGateway:
                     "duration_ms": round(seconds * 1000, 1),
                 },
             )
+
+
+def _about_the_person(
+    context: UserContext, client_metadata: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """UserContextData and ClientMetadata, as every call about a person sends them, if any."""
+    params: dict[str, Any] = {}
+    user_context = context.as_cognito()
+    if user_context:
+        params["UserContextData"] = user_context
+    if client_metadata:
+        params["ClientMetadata"] = dict(client_metadata)
+    return params
 
 
 def _session(response: Mapping[str, Any]) -> Secret | None:
