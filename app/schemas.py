@@ -257,7 +257,8 @@ def passwordless() -> bool:
     return has_app_context() and bool(current_app.config.get("SIGNUP_PASSWORDLESS"))
 
 
-REQUIRED_MESSAGE = "Missing data for required field."
+# The words marshmallow gives any other missing required field.
+REQUIRED_MESSAGE = fields.Field.default_error_messages["required"]
 PASSWORDLESS_CONTACT_RULE = (
     "Give an email address or a phone number: without a password, sign-in codes go there."
 )
