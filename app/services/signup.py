@@ -151,17 +151,16 @@ class SignupService:
 
         With the handle its sign-up gave this client, the person is signed in as well.
         """
+        sign_ins = self._sign_ins if sign_in_handle is not None else None
         with span("signup.validate"):
             self._check_allowed({}, confirmation.client_metadata)
-            if sign_in_handle is not None and self._sign_ins is not None:
-                self._sign_ins.check(sign_in_handle)
+            if sign_ins is not None:
+                sign_ins.check(sign_in_handle)
         with span("signup.budgets"):
             self._budgets.before_confirm(normalised_identity(confirmation.username))
         with span("signup.record.lookup"):
             previous = self._records.previous(confirmation.username)
-        session = None
-        if sign_in_handle is not None and self._sign_ins is not None:
-            session = self._sign_ins.take(sign_in_handle, confirmation.username)
+        session = sign_ins and sign_ins.take(sign_in_handle, confirmation.username)
         context = UserContext(ip_address, confirmation.encoded_data)
         client_metadata = _with_attribution(confirmation.client_metadata, previous)
         try:
