@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from app.email_address import ascii_domain
+
 T = TypeVar("T", int, float)
 
 
@@ -434,9 +436,113 @@ class CaptchaSettings:
         )
 
 
+# Each rule a sign-up can trip, and its environment variable (SIGNUP_RULE_<NAME>): enforce refuses,
+# shadow lets the request go on and counts what the rule would have done, off skips it.
+RULE_MODES = ("enforce", "shadow", "off")
+RULE_DEFAULTS = {
+    "honeypot": "enforce",
+    "captcha": "enforce",  # only once SIGNUP_CAPTCHA_PROVIDER is set
+    "email_denylist": "enforce",  # only once SIGNUP_EMAIL_DOMAINS_DENIED is set
+    "email_allowlist": "enforce",  # only once SIGNUP_EMAIL_DOMAINS_ALLOWED is set
+    # Counted, not refused: an operator sees what it would refuse before it bites.
+    "disposable_email": "shadow",
+    "email_subaddress": "off",  # plus-addressing is how careful people sign up
+    "breached_password": "enforce",
+    "identity_budget": "enforce",
+}
+RULES = tuple(RULE_DEFAULTS)
+PWNED_PASSWORDS_RANGE_URL = "https://api.pwnedpasswords.com/range/"
+
+
+@dataclass(frozen=True)
+class RuleModes:
+    """The mode of every rule; ``of(rule)`` is one of RULE_MODES."""
+
+    modes: Mapping[str, str] = field(default_factory=lambda: dict(RULE_DEFAULTS))
+
+    def of(self, rule: str) -> str:
+        return self.modes[rule]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RuleModes:
+        modes = {}
+        for rule, default in RULE_DEFAULTS.items():
+            name = f"SIGNUP_RULE_{rule.upper()}"
+            mode = env.get(name, "").strip().lower() or default
+            if mode not in RULE_MODES:
+                raise ConfigError(f"{name} must be one of {', '.join(RULE_MODES)}, got {mode!r}")
+            modes[rule] = mode
+        return cls(modes)
+
+
+@dataclass(frozen=True)
+class BreachedPasswordSettings:
+    """The Pwned Passwords range API (or a mirror): only a 5-character SHA-1 prefix is sent."""
+
+    range_url: str = PWNED_PASSWORDS_RANGE_URL
+    timeout_seconds: float = 2.0
+    # A password seen this many times or more in breaches is refused.
+    min_count: int = 1
+    fail_open: bool = True  # go on without a verdict while the range API is unavailable
+    cache_size: int = 4096  # prefixes kept per process
+    cache_ttl: timedelta = timedelta(hours=1)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BreachedPasswordSettings:
+        url = env.get("SIGNUP_BREACHED_PASSWORD_URL", "").strip() or PWNED_PASSWORDS_RANGE_URL
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise ConfigError("SIGNUP_BREACHED_PASSWORD_URL must be an http(s) URL")
+        on_outage = env.get("SIGNUP_BREACHED_PASSWORD_ON_OUTAGE", "open").strip().lower()
+        if on_outage not in ("open", "closed"):
+            raise ConfigError(
+                f"SIGNUP_BREACHED_PASSWORD_ON_OUTAGE must be open or closed, got {on_outage!r}"
+            )
+        return cls(
+            range_url=url if url.endswith("/") else url + "/",
+            timeout_seconds=_number(
+                env, "SIGNUP_BREACHED_PASSWORD_TIMEOUT_SECONDS", 2.0, float, 0.1, 30
+            ),
+            min_count=_number(env, "SIGNUP_BREACHED_PASSWORD_MIN_COUNT", 1, int, 1, 1_000_000),
+            fail_open=on_outage == "open",
+            cache_size=_number(env, "SIGNUP_BREACHED_PASSWORD_CACHE_SIZE", 4096, int, 0, 1 << 20),
+            cache_ttl=_duration(env, "SIGNUP_BREACHED_PASSWORD_CACHE_TTL", timedelta(hours=1)),
+        )
+
+
+@dataclass(frozen=True)
+class EmailDomainSettings:
+    """Domains refused or, when an allow list is given, the only ones accepted; each entry also
+    covers its subdomains. Kept in ASCII (IDNA), so either spelling of an IDN matches."""
+
+    allowed: frozenset[str] = frozenset()
+    denied: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EmailDomainSettings:
+        return cls(
+            allowed=_domains(env, "SIGNUP_EMAIL_DOMAINS_ALLOWED"),
+            denied=_domains(env, "SIGNUP_EMAIL_DOMAINS_DENIED"),
+        )
+
+
+def _domains(env: Mapping[str, str], name: str) -> frozenset[str]:
+    domains = set()
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        try:
+            domains.add(ascii_domain(item.removeprefix("*.").removeprefix("@")))
+        except ValueError:
+            raise ConfigError(
+                f"{name} entries must be domains like example.com, got {item!r}"
+            ) from None
+    return frozenset(domains)
+
+
 @dataclass(frozen=True)
 class AbuseSettings:
-    """Rate limits (flask-limiter notation, e.g. ``10/minute;100/hour``) and bot defences."""
+    """Rate limits (flask-limiter notation, e.g. ``10/minute;100/hour``), bot defences and the
+    sign-up hygiene rules, each with its mode."""
 
     per_ip: str = "10/minute;100/hour"
     per_identity: str = "5/hour;10/day"
@@ -447,6 +553,9 @@ class AbuseSettings:
     key_prefix: str = "signup"
     hide_existing_users: bool = True
     captcha: CaptchaSettings | None = None
+    rules: RuleModes = field(default_factory=RuleModes)
+    breached_password: BreachedPasswordSettings = field(default_factory=BreachedPasswordSettings)
+    email_domains: EmailDomainSettings = field(default_factory=EmailDomainSettings)
 
     @property
     def storage_is_shared(self) -> bool:
@@ -467,6 +576,9 @@ class AbuseSettings:
             key_prefix=_key_prefix(env),
             hide_existing_users=_flag(env, "SIGNUP_HIDE_EXISTING_USERS", True),
             captcha=CaptchaSettings.from_env(env),
+            rules=RuleModes.from_env(env),
+            breached_password=BreachedPasswordSettings.from_env(env),
+            email_domains=EmailDomainSettings.from_env(env),
         )
 
 

@@ -65,6 +65,18 @@ SIGN_INS = Counter(
     "no_session, session_refused, sign_in_challenged, or the error code of the failed call).",
     ["outcome"],
 )
+RULE_TRIPS = Counter(
+    "signup_rule_trips_total",
+    "Requests a sign-up hygiene rule tripped, by rule (SIGNUP_RULE_<RULE>) and mode: enforce "
+    "(refused) or shadow (let through, and kept on the sign-up's record).",
+    ["rule", "mode"],
+)
+BREACHED_PASSWORD_CHECKS = Counter(
+    "signup_breached_password_checks_total",
+    "Passwords checked against the Pwned Passwords range API, by outcome: passed, breached, or "
+    "unavailable (no verdict: the range API failed or timed out).",
+    ["outcome"],
+)
 
 # The endpoints whose answers are sign-up outcomes, and the step each one is.
 STEPS = {
@@ -115,6 +127,15 @@ def count_rate_limit_refusal(limit: str) -> None:
 def count_sign_in(outcome: str) -> None:
     """Count one confirmation's sign-in ``outcome`` (one of the service's own codes)."""
     SIGN_INS.labels(outcome).inc()
+
+
+def count_rule_trip(rule: str, mode: str) -> None:
+    """Count one request that tripped ``rule`` (a rule's name) in ``mode`` (enforce or shadow)."""
+    RULE_TRIPS.labels(rule, mode).inc()
+
+
+def count_breached_password_check(outcome: str) -> None:
+    BREACHED_PASSWORD_CHECKS.labels(outcome).inc()
 
 
 def count_validation_failures(fields: Iterable[str]) -> None:
