@@ -110,12 +110,15 @@ def register_rate_limits(app: Flask, settings: Settings) -> None:
 
 
 def register_services(app: Flask, settings: Settings) -> None:
+    from app.breached import BreachedPasswords
     from app.captcha import CaptchaVerifier
     from app.cognito import CognitoGateway
     from app.services.budgets import Budgets
+    from app.services.email_rules import EmailRules
     from app.services.idempotency import IdempotencyService
     from app.services.keyed_hash import derive_key
     from app.services.records import RecordKeeper
+    from app.services.screening import Screening
     from app.services.sign_in import SignIns
     from app.services.signup import SignupPolicy, SignupService
     from app.storage.sessions import open_values
@@ -143,15 +146,24 @@ def register_services(app: Flask, settings: Settings) -> None:
             key=derive_key(master_key, "sign-in-handle"),
             window=settings.sign_in.window,
         )
+    abuse = settings.abuse
+    screening = Screening(
+        abuse.rules,
+        email_rules=EmailRules(abuse.email_domains),
+        captcha=abuse.captcha and CaptchaVerifier(abuse.captcha),
+        breached_passwords=BreachedPasswords(
+            abuse.breached_password, max_connections=settings.cognito_max_connections
+        ),
+    )
     app.extensions["signup"] = SignupService(
         gateway,
         SignupPolicy(
             allowed_custom_attributes=settings.allowed_custom_attributes,
             client_metadata_keys=settings.client_metadata_keys,
-            hide_existing_users=settings.abuse.hide_existing_users,
+            hide_existing_users=abuse.hide_existing_users,
         ),
-        budgets=Budgets.from_settings(settings.abuse),
-        captcha=settings.abuse.captcha and CaptchaVerifier(settings.abuse.captcha),
+        budgets=Budgets.from_settings(abuse),
+        screening=screening,
         records=keeper,
         sign_ins=sign_ins,
     )

@@ -31,9 +31,6 @@ logger = logging.getLogger(__name__)
 PREFIX_LENGTH = 5
 # The range API asks every client to name itself.
 USER_AGENT = "signup-service"
-# Kept-alive connections to the API per process; more concurrent checks open (and then drop)
-# extra ones rather than wait for a free connection.
-_POOL_SIZE = 10
 # One answer line: the hash's other 35 hex characters, then how often it was seen.
 _LINE = re.compile(r"(?P<suffix>[0-9A-Fa-f]{35}):(?P<count>[0-9]+)")
 
@@ -59,11 +56,14 @@ class BreachedPasswords:
         self,
         settings: BreachedPasswordSettings,
         *,
+        max_connections: int = 10,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``max_connections``: kept-alive connections to the API, sized like Cognito's pool to
+        a worker's concurrency; more checks at once open (and then drop) extra ones."""
         self._settings = settings
         self._http = urllib3.PoolManager(
-            maxsize=_POOL_SIZE,
+            maxsize=max_connections,
             retries=False,
             timeout=urllib3.Timeout(total=settings.timeout_seconds),
             headers={"Add-Padding": "true", "User-Agent": USER_AGENT},

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from app import errors
 from app.cognito import CognitoGateway, DirectoryUnavailable
-from app.config import parse_duration
+from app.config import RULES, parse_duration
 from app.services.reconcile import Reconciler
 from app.services.records import RecordKeeper
 from app.storage.models import utcnow
@@ -62,19 +62,54 @@ def _records() -> SignupRecords:
 
 
 def _table(by: str, rows: list[ReportRow]) -> str:
-    """Aligned columns: the group left-aligned, the figures right-aligned."""
-    table = [(by, "signups", "confirmed", "conversion")] + [
-        (row.group or "(none)", str(row.signups), str(row.confirmed), f"{row.conversion:.1%}")
-        for row in rows
+    """Aligned columns: the group left-aligned, the figures right-aligned; a column per rule
+    tripped in the window, holding refused/shadowed."""
+    rules = [rule for rule in RULES if any(_tripped(row, rule) for row in rows)]
+    table = [
+        (by, "signups", "confirmed", "conversion", "clean", "clean conversion", *rules),
+        *(
+            (
+                row.group or "(none)",
+                str(row.signups),
+                str(row.confirmed),
+                f"{row.conversion:.1%}",
+                str(row.clean_signups),
+                f"{row.clean_conversion:.1%}",
+                *(f"{row.enforced.get(rule, 0)}/{row.shadowed.get(rule, 0)}" for rule in rules),
+            )
+            for row in rows
+        ),
     ]
-    widths = [max(len(cells[column]) for cells in table) for column in range(4)]
-    return "\n".join(
+    widths = [max(len(cells[column]) for cells in table) for column in range(len(table[0]))]
+    lines = [
         "  ".join(
             cell.ljust(width) if column == 0 else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
         )
         for cells in table
-    )
+    ]
+    legend = "clean: sign-ups that tripped no rule in shadow mode."
+    if rules:
+        legend += " Rule columns: attempts refused/attempts shadowed."
+    return "\n".join([*lines, "", legend])
+
+
+def _tripped(row: ReportRow, rule: str) -> bool:
+    return bool(row.enforced.get(rule) or row.shadowed.get(rule))
+
+
+def _as_json(by: str, row: ReportRow) -> dict[str, Any]:
+    return {
+        by: row.group,
+        "signups": row.signups,
+        "confirmed": row.confirmed,
+        "conversion": round(row.conversion, 4),
+        "clean_signups": row.clean_signups,
+        "clean_confirmed": row.clean_confirmed,
+        "clean_conversion": round(row.clean_conversion, 4),
+        "refused": dict(sorted(row.enforced.items())),
+        "shadowed": dict(sorted(row.shadowed.items())),
+    }
 
 
 @signups.command("report")
@@ -89,30 +124,19 @@ def _table(by: str, rows: list[ReportRow]) -> str:
 @click.option("--until", type=Timestamp(), help="Sign-ups made before this time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of rows instead of a table.")
 def report(by: str, since: datetime | None, until: datetime | None, as_json: bool) -> None:
-    """Sign-ups, confirmations and conversion rate per variant (or utm_* / landing_page).
+    """Sign-ups, confirmations, conversion and rule trips per variant (or utm_* / landing_page).
 
     A sign-up is an attempt that created a Cognito user; conversion is the share of those
-    confirmed since, whenever the confirmation came.
+    confirmed since, whenever the confirmation came. Each rule's column counts the attempts it
+    refused (enforce mode) and the ones it let through in shadow mode; the clean figures leave
+    the shadowed ones out.
     """
     try:
         rows = _records().report(by, since, until)
     except errors.StorageUnavailable:
         raise click.ClickException("The database cannot be read; see the log above.") from None
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        by: row.group,
-                        "signups": row.signups,
-                        "confirmed": row.confirmed,
-                        "conversion": round(row.conversion, 4),
-                    }
-                    for row in rows
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([_as_json(by, row) for row in rows], indent=2))
     elif rows:
         click.echo(_table(by, rows))
     else:

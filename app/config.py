@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from app.email_address import ascii_domain
+from app.identity import ascii_domain
 
 T = TypeVar("T", int, float)
 

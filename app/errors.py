@@ -286,6 +286,48 @@ class CaptchaUnavailable(APIError):
     description = "The captcha check is unavailable right now. Please try again shortly."
 
 
+class BreachedPassword(InvalidFields):
+    """The password is in the Pwned Passwords corpus: attackers try such passwords first."""
+
+    error_code = "breached_password"
+    description = (
+        "This password has appeared in a data breach, so it is among the first ones attackers "
+        "try. Choose another one."
+    )
+
+
+class PasswordCheckUnavailable(APIError):
+    """The range API gave no verdict and SIGNUP_BREACHED_PASSWORD_ON_OUTAGE is closed."""
+
+    code = 503
+    error_code = "password_check_unavailable"
+    description = "The password check is unavailable right now. Please try again shortly."
+
+
+class DisposableEmail(InvalidFields):
+    error_code = "disposable_email"
+    description = "This email domain gives out throwaway addresses. Use an address you keep."
+
+
+class EmailDomainNotAllowed(InvalidFields):
+    """The domain is not on SIGNUP_EMAIL_DOMAINS_ALLOWED."""
+
+    error_code = "email_domain_not_allowed"
+    description = "Sign-ups here need an email address at one of the accepted domains."
+
+
+class EmailDomainDenied(InvalidFields):
+    """The domain is on SIGNUP_EMAIL_DOMAINS_DENIED."""
+
+    error_code = "email_domain_denied"
+    description = "Sign-ups with an email address at this domain are not accepted."
+
+
+class EmailSubaddress(InvalidFields):
+    error_code = "email_subaddress"
+    description = "Use your email address without the +tag part."
+
+
 class UpstreamTimeout(APIError):
     code = 504
     error_code = "upstream_timeout"

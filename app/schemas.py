@@ -274,12 +274,22 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             "description": "Up to 256 characters, no spaces or control characters; the pool's "
             "password policy applies on top. Required, unless the service signs people up "
             "without a password (SIGNUP_PASSWORDLESS): then leave it out, and give an email "
-            "or a phone number.",
+            "or a phone number. A password known from data breaches (the Pwned Passwords "
+            "corpus, only a 5-character prefix of its SHA-1 is sent) is refused with "
+            "`breached_password` (SIGNUP_RULE_BREACHED_PASSWORD).",
             **NO_SPACES_PATTERN,
         },
     )
     # marshmallow's Email and Url let bidi overrides, zero-width and control characters through.
-    email = fields.Email(validate=[validate.Length(max=254), visible])
+    email = fields.Email(
+        validate=[validate.Length(max=254), visible],
+        metadata={
+            "description": "Sent to Cognito as typed. The deployment's email rules may refuse "
+            "it, each with its own code: `email_domain_denied` (SIGNUP_EMAIL_DOMAINS_DENIED), "
+            "`email_domain_not_allowed` (SIGNUP_EMAIL_DOMAINS_ALLOWED), `disposable_email`, "
+            "`email_subaddress` (a +tag); see SIGNUP_RULE_*."
+        },
+    )
     phone_number = fields.String(
         validate=Pattern(
             r"^\+[1-9][0-9]{1,14}$", error="Use the international format, e.g. +14155550100."

@@ -17,6 +17,7 @@ from app import create_app
 from app.storage.db import db
 from tests.support import databases, servers
 from tests.support.cognito_double import CognitoDouble
+from tests.support.pwned_range import PwnedRangeServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -33,6 +34,19 @@ def cognito(cognito_server: CognitoDouble) -> CognitoDouble:
     cognito_server.reset()
     cognito_server.delay_seconds = 0.0
     return cognito_server
+
+
+@pytest.fixture(scope="session")
+def pwned_range_server() -> Iterator[PwnedRangeServer]:
+    with PwnedRangeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pwned_range(pwned_range_server: PwnedRangeServer) -> PwnedRangeServer:
+    """The local Pwned Passwords range server every app under test checks passwords with."""
+    pwned_range_server.reset()
+    return pwned_range_server
 
 
 # For tests about something other than rate limits: budgets no test run can exhaust.
@@ -100,18 +114,28 @@ def database_url(sqlite_database_url: str) -> str:
 
 @pytest.fixture
 def settings(
-    cognito: CognitoDouble, database_url: str, monkeypatch: pytest.MonkeyPatch
+    cognito: CognitoDouble,
+    database_url: str,
+    pwned_range: PwnedRangeServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     """Environment for an app talking to the double; boto3 finds it through its own env var."""
     for name, value in cognito.settings().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    return {"COGNITO_TIMEOUT_SECONDS": "2", "DATABASE_URL": database_url}
+    return {
+        "COGNITO_TIMEOUT_SECONDS": "2",
+        "DATABASE_URL": database_url,
+        "SIGNUP_BREACHED_PASSWORD_URL": pwned_range.url,
+    }
 
 
 @contextmanager
-def app_talking_to(double: CognitoDouble, **config: str) -> Iterator[Flask]:
-    """An app wired to ``double``, for module-scoped fixtures that cannot use ``settings``.
+def app_talking_to(
+    double: CognitoDouble, pwned_range: PwnedRangeServer, **config: str
+) -> Iterator[Flask]:
+    """An app wired to ``double`` and ``pwned_range``, for module-scoped fixtures that cannot
+    use ``settings``.
 
     boto3 reads its endpoint from the environment when the client is made, hence the variables
     set around create_app only. The app's database connections are closed afterwards.
@@ -119,7 +143,13 @@ def app_talking_to(double: CognitoDouble, **config: str) -> Iterator[Flask]:
     with pytest.MonkeyPatch.context() as env:
         for name, value in double.settings().items():
             env.setenv(name, value)
-        app = create_app({"COGNITO_TIMEOUT_SECONDS": "2", **config})
+        app = create_app(
+            {
+                "COGNITO_TIMEOUT_SECONDS": "2",
+                "SIGNUP_BREACHED_PASSWORD_URL": pwned_range.url,
+                **config,
+            }
+        )
     try:
         yield app
     finally:

@@ -21,9 +21,19 @@ LAYERS = (
     ("factory", ("app",)),  # create_app, the composition root
     ("api and cli", ("app.api", "app.commands")),
     ("services", ("app.services",)),
-    ("gateways and storage", ("app.cognito", "app.captcha", "app.storage")),
+    ("gateways and storage", ("app.cognito", "app.captcha", "app.breached", "app.storage")),
     ("telemetry", ("app.telemetry",)),
-    ("vocabulary", ("app.schemas", "app.attribution", "app.patterns", "app.errors", "app.config")),
+    (
+        "vocabulary",
+        (
+            "app.schemas",
+            "app.attribution",
+            "app.identity",
+            "app.patterns",
+            "app.errors",
+            "app.config",
+        ),
+    ),
 )
 
 

@@ -199,7 +199,7 @@ def as_form(body: dict[str, Any]) -> bytes | None:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(cognito_server, sqlite_template, tmp_path_factory):
+def fuzzed_app(cognito_server, pwned_range_server, sqlite_template, tmp_path_factory):
     url = databases.copy_sqlite(sqlite_template, tmp_path_factory.mktemp("fuzz") / "signups.db")
     settings = {
         "SIGNUP_ALLOWED_CUSTOM_ATTRIBUTES": "custom:plan",
@@ -207,7 +207,7 @@ def fuzzed_app(cognito_server, sqlite_template, tmp_path_factory):
         "LOG_LEVEL": "WARNING",
         **GENEROUS_LIMITS,
     }
-    with app_talking_to(cognito_server, DATABASE_URL=url, **settings) as app:
+    with app_talking_to(cognito_server, pwned_range_server, DATABASE_URL=url, **settings) as app:
         yield app
 
 

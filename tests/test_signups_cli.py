@@ -61,8 +61,18 @@ def report(app, *args: str) -> list[dict]:
     return json.loads(result.output)
 
 
+def figures(app, *args: str) -> list[dict]:
+    """The report's group and base figures, for tests about something other than rules."""
+    return [
+        {key: value for key, value in row.items() if key not in TRIPS} for row in report(app, *args)
+    ]
+
+
+TRIPS = ("clean_signups", "clean_confirmed", "clean_conversion", "refused", "shadowed")
+
+
 def test_the_report_counts_signups_and_confirmations_per_variant(app, known_records):
-    assert report(app, "--by", "variant") == [
+    assert figures(app, "--by", "variant") == [
         {"variant": "A", "signups": 4, "confirmed": 3, "conversion": 0.75},
         {"variant": "B", "signups": 2, "confirmed": 1, "conversion": 0.5},
         {"variant": None, "signups": 1, "confirmed": 0, "conversion": 0.0},
@@ -70,20 +80,20 @@ def test_the_report_counts_signups_and_confirmations_per_variant(app, known_reco
 
 
 def test_since_leaves_out_earlier_signups(app, known_records):
-    rows = report(app, "--by", "variant", "--since", "2025-03-01")
+    rows = figures(app, "--by", "variant", "--since", "2025-03-01")
 
     assert rows[0] == {"variant": "A", "signups": 3, "confirmed": 2, "conversion": 0.6667}
 
 
 def test_since_and_until_bound_the_window(app, known_records):
-    assert report(app, "--since", "2025-03-02", "--until", "2025-03-05T00:00:00Z") == [
+    assert figures(app, "--since", "2025-03-02", "--until", "2025-03-05T00:00:00Z") == [
         {"variant": "A", "signups": 2, "confirmed": 1, "conversion": 0.5},
         {"variant": "B", "signups": 1, "confirmed": 1, "conversion": 1.0},
     ]
 
 
 def test_the_report_can_group_by_campaign(app, known_records):
-    assert report(app, "--by", "utm_campaign") == [
+    assert figures(app, "--by", "utm_campaign") == [
         {"utm_campaign": "spring", "signups": 2, "confirmed": 2, "conversion": 1.0},
         {"utm_campaign": "summer", "signups": 2, "confirmed": 1, "conversion": 0.5},
         {"utm_campaign": None, "signups": 3, "confirmed": 1, "conversion": 0.3333},
@@ -93,13 +103,84 @@ def test_the_report_can_group_by_campaign(app, known_records):
 def test_the_table_shows_one_line_per_variant_with_a_percentage(app, known_records):
     result = run(app, "report", "--by", "variant")
 
-    lines = [line.split() for line in result.output.splitlines()]
-    assert lines == [
-        ["variant", "signups", "confirmed", "conversion"],
-        ["A", "4", "3", "75.0%"],
-        ["B", "2", "1", "50.0%"],
-        ["(none)", "1", "0", "0.0%"],
+    lines = [line.split("  ") for line in result.output.splitlines()]
+    assert [[cell.strip() for cell in line if cell.strip()] for line in lines[:4]] == [
+        ["variant", "signups", "confirmed", "conversion", "clean", "clean conversion"],
+        ["A", "4", "3", "75.0%", "4", "75.0%"],
+        ["B", "2", "1", "50.0%", "2", "50.0%"],
+        ["(none)", "1", "0", "0.0%", "1", "0.0%"],
     ]
+
+
+# (variant, outcome, refused_by, shadowed_rules)
+TRIPPED = [
+    ("A", "confirmed", None, None),
+    ("A", "created", None, "disposable_email"),
+    ("A", "confirmed", None, "disposable_email,identity_budget"),
+    ("A", "refused", "breached_password", None),
+    ("A", "refused", "honeypot", "disposable_email"),
+    ("B", "created", None, None),
+    ("B", "refused", "breached_password", None),
+]
+
+
+@pytest.fixture
+def tripped_records(app):
+    records = app.extensions["signup_records"]
+    for index, (variant, outcome, refused_by, shadowed) in enumerate(TRIPPED):
+        records.add(
+            {
+                "created_at": at("2025-04-01"),
+                "identity_hash": f"{index:064x}",
+                "outcome": outcome,
+                "client_kind": "form",
+                "variant": variant,
+                "refused_by": refused_by,
+                "shadowed_rules": shadowed,
+            }
+        )
+
+
+def test_the_report_counts_each_rule_refused_and_shadowed_and_converts_without_them(
+    app, tripped_records
+):
+    assert report(app) == [
+        {
+            "variant": "A",
+            "signups": 3,
+            "confirmed": 2,
+            "conversion": 0.6667,
+            "clean_signups": 1,
+            "clean_confirmed": 1,
+            "clean_conversion": 1.0,
+            "refused": {"breached_password": 1, "honeypot": 1},
+            "shadowed": {"disposable_email": 3, "identity_budget": 1},
+        },
+        {
+            "variant": "B",
+            "signups": 1,
+            "confirmed": 0,
+            "conversion": 0.0,
+            "clean_signups": 1,
+            "clean_confirmed": 0,
+            "clean_conversion": 0.0,
+            "refused": {"breached_password": 1},
+            "shadowed": {},
+        },
+    ]
+
+
+def test_the_table_has_a_column_per_rule_tripped_with_refused_and_shadowed(app, tripped_records):
+    result = run(app, "report")
+
+    rows = [
+        [cell.strip() for cell in line.split("  ") if cell.strip()]
+        for line in result.output.splitlines()
+    ]
+    assert rows[0][-4:] == ["honeypot", "disposable_email", "breached_password", "identity_budget"]
+    assert rows[1] == ["A", "3", "2", "66.7%", "1", "100.0%", "1/0", "0/3", "1/0", "0/1"]
+    assert rows[2] == ["B", "1", "0", "0.0%", "1", "0.0%", "0/0", "0/0", "1/0", "0/0"]
+    assert "Rule columns: attempts refused/attempts shadowed." in result.output
 
 
 def test_an_empty_window_says_so(app, known_records):
@@ -129,7 +210,7 @@ def test_the_report_reflects_signups_and_confirmations_made_over_http(client, co
         json={"username": "ada@example.com", "code": cognito.code_for("ada@example.com")},
     )
 
-    assert report(app) == [
+    assert figures(app) == [
         {"variant": "A", "signups": 2, "confirmed": 1, "conversion": 0.5},
         {"variant": "B", "signups": 1, "confirmed": 0, "conversion": 0.0},
     ]

@@ -93,6 +93,12 @@ def signups() -> SignupService:
     errors.CodeDeliveryLimited,
     errors.CaptchaFailed,
     errors.CaptchaUnavailable,
+    errors.BreachedPassword,
+    errors.PasswordCheckUnavailable,
+    errors.DisposableEmail,
+    errors.EmailDomainNotAllowed,
+    errors.EmailDomainDenied,
+    errors.EmailSubaddress,
 )
 def register(signup: SignupRequest):
     """Sign up: create an unconfirmed account and send a confirmation code.

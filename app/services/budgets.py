@@ -77,21 +77,36 @@ class Budgets:
             ),
         )
 
-    def before_code_sent(self, identities: Iterable[str]) -> None:
-        """Spend one sign-up or resend for each identity (email, phone, username) and the fleet."""
+    def before_code_sent(self, identities: Iterable[str], identity_mode: str = "enforce") -> bool:
+        """Spend one sign-up or resend for each identity (email, phone, username) and the fleet.
+
+        The identity budget in ``identity_mode`` (SIGNUP_RULE_IDENTITY_BUDGET): enforced, spent
+        with the fleet's all or none; in shadow mode spent on its own after it, and True when
+        it had no room, which refuses nothing; off, not spent at all.
+        """
         charges = [(self._identity, _pseudonym(identity)) for identity in sorted(set(identities))]
-        self._spend([*charges, (self._fleet, "cognito")])
+        fleet = (self._fleet, "cognito")
+        if identity_mode == "enforce":
+            self._spend([*charges, fleet])
+            return False
+        self._spend([fleet])
+        if identity_mode == "off":
+            return False
+        return bool(self._windows.spend(list(self._windows_of(charges))))
 
     def before_confirm(self, username: str) -> None:
         self._spend([(self._confirm, _pseudonym(username)), (self._fleet, "cognito")])
 
-    def _spend(self, charges: list[tuple[Budget, str]]) -> None:
-        """All or nothing: a refused request spends no budget."""
-        owners = {
+    def _windows_of(self, charges: list[tuple[Budget, str]]) -> dict[Window, Budget]:
+        return {
             Window(item, (self._prefix, budget.name, key)): budget
             for budget, key in charges
             for item in budget.items
         }
+
+    def _spend(self, charges: list[tuple[Budget, str]]) -> None:
+        """All or nothing: a refused request spends no budget."""
+        owners = self._windows_of(charges)
         breaches = self._windows.spend(list(owners))
         if breaches:
             raise self._refusal(breaches, owners)

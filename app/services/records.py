@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from app import errors
 from app.attribution import Attribution
+from app.identity import canonical_identity
 from app.services.keyed_hash import keyed_hash
 from app.storage.models import utcnow
 from app.storage.repository import PreviousSignup, Settlement, SignupRecords
@@ -26,14 +27,6 @@ logger = logging.getLogger(__name__)
 # The network kept by SIGNUP_RECORD_IP=truncated: a neighbourhood, not a household.
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
-
-
-def normalised_identity(username: str) -> str:
-    """The username as Cognito compares it by default: case-insensitively, NFKC-normalised.
-
-    Records hash it and the identity budgets count by it, so both see one person the same way.
-    """
-    return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
 @functools.lru_cache(maxsize=4096)  # an address parsed and masked once, not per sign-up
@@ -48,6 +41,20 @@ def retained_ip(ip_address: str | None, retention: str) -> str | None:
         address = address.ipv4_mapped
     prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who tried to sign up, from where and through which page: what a record starts with."""
+
+    username: str
+    ip_address: str | None
+    client_kind: str
+    attribution: Attribution
+
+
+def _rules(rules: Sequence[str]) -> str | None:
+    return ",".join(rules) or None
 
 
 class RecordKeeper:
@@ -67,22 +74,41 @@ class RecordKeeper:
         self._clock = clock
 
     def identity_hash(self, username: str) -> str:
-        return keyed_hash(self._identity_key, normalised_identity(username))
+        """The keyed hash of the canonical identity: the budgets and the records see one person
+        behind every spelling of a mailbox."""
+        return keyed_hash(self._identity_key, canonical_identity(username))
 
-    def open(
-        self, username: str, ip_address: str | None, client_kind: str, attribution: Attribution
-    ) -> int:
-        """Insert the attempt as ``pending``; StorageUnavailable (503) means: don't call Cognito."""
+    def open(self, attempt: Attempt, shadowed: Sequence[str] = ()) -> int:
+        """Insert the attempt as ``pending``, with the rules it tripped in shadow mode;
+        StorageUnavailable (503) means: don't call Cognito."""
         return self._records.add(
-            {
-                "created_at": self._clock(),
-                "identity_hash": self.identity_hash(username),
-                "outcome": "pending",
-                "client_kind": client_kind,
-                "ip_address": retained_ip(ip_address, self._ip_retention),
-                **attribution.as_columns(),
-            }
+            {**self._row(attempt), "outcome": "pending", "shadowed_rules": _rules(shadowed)}
         )
+
+    def refused(
+        self, attempt: Attempt, rule: str, error_code: str | None, shadowed: Sequence[str]
+    ) -> None:
+        """Record an attempt a rule refused, for the report; the refusal stands either way."""
+        row = {
+            **self._row(attempt),
+            "outcome": "refused",
+            "refused_by": rule,
+            "error_code": error_code,
+            "shadowed_rules": _rules(shadowed),
+        }
+        try:
+            self._records.add(row)
+        except errors.StorageUnavailable:
+            logger.warning("An attempt refused by rule %s could not be recorded", rule)
+
+    def _row(self, attempt: Attempt) -> dict[str, object]:
+        return {
+            "created_at": self._clock(),
+            "identity_hash": self.identity_hash(attempt.username),
+            "client_kind": attempt.client_kind,
+            "ip_address": retained_ip(attempt.ip_address, self._ip_retention),
+            **attempt.attribution.as_columns(),
+        }
 
     def created(self, record_id: int, user_sub: str, confirmed: bool) -> None:
         if confirmed:  # a pre-sign-up Lambda can auto-confirm

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app import errors
 from app.config import Secret
-from app.services.records import normalised_identity
+from app.identity import normalised_identity
 from app.storage.sessions import SealedValues
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
 """Sign-up, confirmation and code re-sending: the rules between a validated form and Cognito.
 
-Before a Cognito call, in this order: what a client may send (allowlists), the honeypot, the
-captcha, then the budgets (per identity, fleet-wide, confirm attempts per username), so only a
-request that really goes to Cognito spends one. Whether answers reveal that an account exists
-(``hide_existing_users``) is decided here; app/cognito.py only translates Cognito's errors.
-A sign-up's record is opened last, just before Cognito is called (a 503 when it cannot be), and
-settled with Cognito's real answer, even when the client is told something else.
+Before a Cognito call, in this order: what a client may send (allowlists), the rules of
+app/services/screening.py (honeypot, email rules, captcha, breached passwords), then the budgets
+(per identity, fleet-wide, confirm attempts per username), so only a request that really goes to
+Cognito spends one. Whether answers reveal that an account exists (``hide_existing_users``) is
+decided here; app/cognito.py only translates Cognito's errors. A sign-up's record is opened last,
+just before Cognito is called (a 503 when it cannot be), and settled with Cognito's real answer,
+even when the client is told something else; an attempt a rule refused is recorded as refused.
 
 A confirmation that brings its sign-up's handle also signs the person in (app/services/sign_in.py);
 whatever stops that, the confirmation itself stands and the answer says ``signed_in: false``.
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 
 from app import errors
 from app.attribution import ATTRIBUTION_FIELDS
-from app.captcha import CaptchaVerifier, Verdict
 from app.cognito import AuthTokens, CodeDelivery, CognitoGateway, UserContext
 from app.config import Secret
+from app.identity import canonical_identity
 from app.schemas import ConfirmRequest, ResendRequest, SignupRequest
 from app.services.budgets import Budgets
-from app.services.records import RecordKeeper, normalised_identity
+from app.services.records import Attempt, RecordKeeper
+from app.services.screening import Refused, Screening, Trips
 from app.services.sign_in import SignIns
 from app.storage.repository import PreviousSignup
 from app.telemetry import metrics
@@ -34,7 +36,6 @@ from app.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
 
-CAPTCHA_RETRY_AFTER_SECONDS = 5
 # One answer for every way a confirmation can fail that would tell an account exists (or not).
 HIDDEN_CODE_MESSAGE = (
     "This code is not valid: it may be mistyped or expired. Ask for a new code, "
@@ -83,14 +84,14 @@ class SignupService:
         *,
         budgets: Budgets,
         records: RecordKeeper,
-        captcha: CaptchaVerifier | None = None,
+        screening: Screening,
         sign_ins: SignIns | None = None,
     ) -> None:
         self._gateway = gateway
         self._policy = policy
         self._budgets = budgets
         self._records = records
-        self._captcha = captcha
+        self._screening = screening
         self._sign_ins = sign_ins
 
     def register(
@@ -99,16 +100,16 @@ class SignupService:
         """Create an unconfirmed Cognito user; Cognito sends the confirmation code."""
         with span("signup.validate"):
             self._check_allowed(signup.attributes, signup.client_metadata)
-        if signup.honeypot_filled:
-            logger.info("Honeypot filled on /register: answered as a sign-up, Cognito not called")
-            return self._pretended(signup)
-        self._check_captcha(signup, ip_address)
-        with span("signup.budgets"):
-            self._budgets.before_code_sent(_identities(signup))
+        attempt = Attempt(signup.username, ip_address, client_kind, signup.attribution)
+        trips = self._screening.trips()
+        try:
+            self._screening.sign_up(signup, ip_address, trips)
+            with span("signup.budgets"):
+                self._spend_code_budgets(_identities(signup), trips)
+        except Refused as refusal:
+            return self._refused(signup, attempt, refusal)
         with span("signup.record.open"):
-            record_id = self._records.open(
-                signup.username, ip_address, client_kind, signup.attribution
-            )
+            record_id = self._records.open(attempt, trips.shadowed)
         try:
             result = self._gateway.sign_up(
                 username=signup.username,
@@ -131,6 +132,29 @@ class SignupService:
         return Registered(
             result.user_confirmed, result.code_delivery, self._handle(signup, result.session)
         )
+
+    def _refused(self, signup: SignupRequest, attempt: Attempt, refusal: Refused) -> Registered:
+        """Record the refusal, then answer it: with its error, or as a sign-up (the honeypot)."""
+        error = refusal.error
+        with span("signup.record.open"):
+            self._records.refused(
+                attempt, refusal.rule, error and error.error_code, refusal.shadowed
+            )
+        if error is not None:
+            raise error from None
+        logger.info("Honeypot filled on /register: answered as a sign-up, Cognito not called")
+        return self._pretended(signup)
+
+    def _spend_code_budgets(self, identities: set[str], trips: Trips) -> None:
+        """The budgets of a request that sends a code, the identity budget in its rule's mode."""
+        try:
+            exceeded = self._budgets.before_code_sent(identities, trips.mode("identity_budget"))
+        except errors.RateLimited as error:
+            if error.limit_name == "identity":
+                trips.trip("identity_budget", error)
+            raise
+        if exceeded:
+            trips.trip("identity_budget", None)
 
     def _pretended(self, signup: SignupRequest) -> Registered:
         """The answer a sign-up that reached no new account gets: like any other, handle too."""
@@ -157,7 +181,7 @@ class SignupService:
             if sign_ins is not None:
                 sign_ins.check(sign_in_handle)
         with span("signup.budgets"):
-            self._budgets.before_confirm(normalised_identity(confirmation.username))
+            self._budgets.before_confirm(canonical_identity(confirmation.username))
         with span("signup.record.lookup"):
             previous = self._records.previous(confirmation.username)
         session = sign_ins and sign_ins.take(sign_in_handle, confirmation.username)
@@ -250,11 +274,17 @@ class SignupService:
         # Hiding: where a code went is derived from the username alone, for accounts that exist
         # and accounts that do not, since Cognito's answer differs between the two.
         pretended = CodeResent(pretend_delivery_to_username(resend.username))
-        if resend.honeypot_filled:
+        trips = self._screening.trips()
+        try:
+            if resend.honeypot_filled:
+                trips.trip("honeypot", None)
+            with span("signup.budgets"):
+                self._spend_code_budgets({canonical_identity(resend.username)}, trips)
+        except Refused as refusal:
+            if refusal.error is not None:
+                raise refusal.error from None
             logger.info("Honeypot filled on /register/resend: answered as sent, Cognito not called")
             return pretended
-        with span("signup.budgets"):
-            self._budgets.before_code_sent([normalised_identity(resend.username)])
         with span("signup.record.lookup"):
             previous = self._records.previous(resend.username)
         try:
@@ -269,23 +299,6 @@ class SignupService:
             logger.info("Resend for an unknown or confirmed username answered as sent")
             return pretended
         return pretended if self._policy.hide_existing_users else CodeResent(delivery)
-
-    def _check_captcha(self, signup: SignupRequest, ip_address: str | None) -> None:
-        if self._captcha is None:
-            return
-        field = signup.captcha_field
-        if not signup.captcha_token:
-            raise errors.CaptchaFailed(fields={field: ["Complete the captcha."]})
-        with span("signup.captcha", {"signup.captcha.provider": self._captcha.provider}):
-            verdict = self._captcha.verify(signup.captcha_token, ip_address)
-        if verdict is Verdict.PASSED:
-            return
-        if verdict is Verdict.REJECTED:
-            raise errors.CaptchaFailed(fields={field: [errors.CaptchaFailed.description]})
-        if self._captcha.fail_open:
-            logger.warning("Captcha provider unavailable: sign-up let through (fail-open policy)")
-            return
-        raise errors.CaptchaUnavailable(retry_after=CAPTCHA_RETRY_AFTER_SECONDS)
 
     def _check_allowed(
         self, attributes: Mapping[str, str], client_metadata: Mapping[str, str]
@@ -319,10 +332,10 @@ def _with_attribution(
 
 def _identities(signup: SignupRequest) -> set[str]:
     """Everything a sign-up can send a code to or be re-sent under, for the identity budget."""
-    identities = {normalised_identity(signup.username)}
+    identities = {canonical_identity(signup.username)}
     for attribute in ("email", "phone_number"):
         if signup.attributes.get(attribute):
-            identities.add(normalised_identity(signup.attributes[attribute]))
+            identities.add(canonical_identity(signup.attributes[attribute]))
     return identities
 
 

@@ -121,22 +121,38 @@ def on_starting(server):
     os.environ.update(embedded.settings())
     host, port = bind.rsplit(":", 1)
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only for the hint
-    passwordless = Settings.from_env(os.environ).sign_in.passwordless
-    password = "" if passwordless else ', "password": "Passw0rd!x"'
+    settings = Settings.from_env(os.environ)
+    password = "" if settings.sign_in.passwordless else ', "password": "Tulip-orbit-4-lantern"'
     server.log.warning(
         "No COGNITO_USER_POOL_ID: serving an embedded Cognito (moto) at %s with user pool %s. "
         "Confirmation codes are logged here; confirming with the answer's sign_in_handle signs "
-        "in, with tokens that verify against %s/%s/.well-known/jwks.json. Try:\n"
+        "in, with tokens that verify against %s/%s/.well-known/jwks.json. %s Try:\n"
         "  curl -s -X POST http://%s:%s/register -H 'Content-Type: application/json' "
         '-d \'{"email": "ada@example.com"%s}\'',
         embedded.endpoint_url,
         embedded.user_pool_id,
         embedded.endpoint_url,
         embedded.user_pool_id,
+        _breached_password_state(settings),
         host,
         port,
         password,
     )
+
+
+def _breached_password_state(settings):
+    """One sentence on what the breached-password check does here, offline included."""
+    mode = settings.abuse.rules.of("breached_password")
+    if mode == "off":
+        return "Breached passwords are not checked (SIGNUP_RULE_BREACHED_PASSWORD=off)."
+    check = settings.abuse.breached_password
+    outage = (
+        "without it, sign-ups go on and are counted as "
+        'signup_breached_password_checks_total{outcome="unavailable"}'
+        if check.fail_open
+        else "without it, sign-ups are refused with a 503"
+    )
+    return f"Passwords are checked ({mode}) against {check.range_url} when it answers; {outage}."
 
 
 def post_worker_init(worker):

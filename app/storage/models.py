@@ -1,4 +1,4 @@
-"""The service's own tables: a signup record per attempt that reached Cognito; idempotency keys.
+"""The service's own tables: a signup record per attempt; idempotency keys.
 
 What is deliberately not here: the password, SECRET_HASH, the client secret, the fingerprint
 (encoded_data), the email or username in clear (only a keyed hash), and the full IP by default.
@@ -17,7 +17,8 @@ from sqlalchemy.types import TypeDecorator
 from app.attribution import LANDING_PAGE_MAX, TAG_MAX, VARIANT_MAX
 from app.storage.db import db
 
-OUTCOMES = ("pending", "created", "confirmed", "failed")
+# "refused": a rule in enforce mode stopped the attempt before Cognito (refused_by names it).
+OUTCOMES = ("pending", "created", "confirmed", "failed", "refused")
 CLIENT_KINDS = ("form", "json")
 
 
@@ -55,7 +56,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 
 class SignupRecord(db.Model):
-    """One sign-up attempt that reached Cognito, and what became of it."""
+    """One sign-up attempt that reached Cognito or was refused by a rule, and what became of it."""
 
     __tablename__ = "signup_records"
     __table_args__ = (
@@ -77,6 +78,10 @@ class SignupRecord(db.Model):
     outcome: Mapped[str] = mapped_column(String(16), default="pending")
     # The service's own error code (e.g. username_exists), never Cognito's message.
     error_code: Mapped[str | None] = mapped_column(String(64))
+    # The rule (enforce mode) that refused the attempt; see config.RULE_DEFAULTS.
+    refused_by: Mapped[str | None] = mapped_column(String(32))
+    # The rules that would have refused it but are in shadow mode, comma-separated.
+    shadowed_rules: Mapped[str | None] = mapped_column(String(255))
     client_kind: Mapped[str] = mapped_column(String(8))
     # The client's network (203.0.113.0/24) by default; see SIGNUP_RECORD_IP.
     ip_address: Mapped[str | None] = mapped_column(String(64))

@@ -11,14 +11,13 @@ import _socket  # the C sockets under socket: never monkey-patched, so a peek ne
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Engine,
     and_,
-    case,
     delete,
     event,
     func,
@@ -170,15 +169,46 @@ class PreviousSignup:
     attribution: Attribution
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReportRow:
+    """One group's sign-ups, confirmations and rule trips.
+
+    ``enforced`` counts the attempts each rule refused; ``shadowed`` the attempts each rule
+    tripped in shadow mode. The ``clean_*`` figures leave out every sign-up that tripped a rule
+    in shadow mode: the conversion of the sign-ups the rules would have let through.
+    """
+
     group: str | None
-    signups: int
-    confirmed: int
+    signups: int = 0
+    confirmed: int = 0
+    clean_signups: int = 0
+    clean_confirmed: int = 0
+    enforced: dict[str, int] = field(default_factory=dict)
+    shadowed: dict[str, int] = field(default_factory=dict)
 
     @property
     def conversion(self) -> float:
         return self.confirmed / self.signups if self.signups else 0.0
+
+    @property
+    def clean_conversion(self) -> float:
+        return self.clean_confirmed / self.clean_signups if self.clean_signups else 0.0
+
+    def add(self, outcome: str, refused_by: str | None, shadowed: str | None, count: int) -> None:
+        """Count ``count`` records alike in outcome and rules."""
+        rules = shadowed.split(",") if shadowed else []
+        for rule in rules:
+            self.shadowed[rule] = self.shadowed.get(rule, 0) + count
+        if outcome == "refused" and refused_by:
+            self.enforced[refused_by] = self.enforced.get(refused_by, 0) + count
+        if outcome not in SIGNED_UP:
+            return
+        confirmed = count if outcome == "confirmed" else 0
+        self.signups += count
+        self.confirmed += confirmed
+        if not rules:
+            self.clean_signups += count
+            self.clean_confirmed += confirmed
 
 
 # The signup record's columns as the sign-up path writes them: every one but the id.
@@ -324,27 +354,30 @@ class SignupRecords(_Store):
     def report(
         self, by: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[ReportRow]:
-        """Sign-ups and confirmations per value of ``by``, for sign-ups made in [since, until)."""
+        """Sign-ups, confirmations and rule trips per value of ``by``, for attempts made in
+        [since, until); groups with refused attempts only are included."""
         if by not in REPORT_DIMENSIONS:
             raise ValueError(f"cannot report by {by!r}")
         group = getattr(SignupRecord, by)
-        conditions = [SignupRecord.outcome.in_(SIGNED_UP)]
+        counted = or_(
+            SignupRecord.outcome.in_(SIGNED_UP),
+            SignupRecord.outcome == "refused",
+            SignupRecord.shadowed_rules.is_not(None),
+        )
+        conditions = [counted]
         if since is not None:
             conditions.append(SignupRecord.created_at >= since)
         if until is not None:
             conditions.append(SignupRecord.created_at < until)
-        confirmed = func.sum(case((SignupRecord.outcome == "confirmed", 1), else_=0))
-        query = (
-            select(group, func.count(), confirmed)
-            .where(*conditions)
-            .group_by(group)
-            .order_by(group.is_(None), group)
-        )
+        alike = (group, SignupRecord.outcome, SignupRecord.refused_by, SignupRecord.shadowed_rules)
+        query = select(*alike, func.count()).where(*conditions).group_by(*alike)
+        rows: dict[str | None, ReportRow] = {}
         with self._session("signup report") as session:
-            return [
-                ReportRow(group=value, signups=signups, confirmed=int(confirmed or 0))
-                for value, signups, confirmed in session.execute(query)
-            ]
+            for value, outcome, refused_by, shadowed, count in session.execute(query):
+                row = rows.setdefault(value, ReportRow(value))
+                row.add(outcome, refused_by, shadowed, count)
+        # Named groups in order, then the sign-ups that came without one.
+        return sorted(rows.values(), key=lambda row: (row.group is None, row.group or ""))
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ def count_rule_trip(rule: str, mode: str) -> None:
 
 
 def count_breached_password_check(outcome: str) -> None:
+    """Count one breached-password check's ``outcome``: passed, breached or unavailable."""
     BREACHED_PASSWORD_CHECKS.labels(outcome).inc()
 
 

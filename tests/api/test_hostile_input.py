@@ -36,10 +36,12 @@ def settings(settings: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def module_app(cognito_server, sqlite_template, tmp_path_factory):
+def module_app(cognito_server, pwned_range_server, sqlite_template, tmp_path_factory):
     """One app for the hundreds of requests here: the double is emptied per test by ``cognito``."""
     url = databases.copy_sqlite(sqlite_template, tmp_path_factory.mktemp("hostile") / "signups.db")
-    with app_talking_to(cognito_server, DATABASE_URL=url, **HOSTILE_SETTINGS) as app:
+    with app_talking_to(
+        cognito_server, pwned_range_server, DATABASE_URL=url, **HOSTILE_SETTINGS
+    ) as app:
         yield app
 
 

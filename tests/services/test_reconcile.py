@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 from app.attribution import Attribution
 from app.cognito import PoolUser, UserContext
 from app.services.reconcile import Reconciler
-from app.services.records import RecordKeeper
+from app.services.records import Attempt, RecordKeeper
 from app.storage.repository import SignupRecords
 from app.telemetry.logs import JsonFormatter
 from tests.conftest import signup_body
@@ -59,7 +59,7 @@ def reconcile(app, *args: str):
 
 def crashed_signup(app, username: str) -> int:
     """What a worker killed mid-call leaves: the attempt opened, Cognito called, nothing after."""
-    record_id = app.extensions["record_keeper"].open(username, None, "json", Attribution())
+    record_id = app.extensions["record_keeper"].open(Attempt(username, None, "json", Attribution()))
     app.extensions["cognito"].sign_up(
         username=username,
         password=PASSWORD,
@@ -117,7 +117,7 @@ def test_a_confirmed_user_is_recorded_as_confirmed(aws_credentials, app, cognito
 def test_a_pending_attempt_that_created_no_user_is_marked_failed(
     aws_credentials, app, cognito, database_url
 ):
-    app.extensions["record_keeper"].open("ada@example.com", None, "json", Attribution())
+    app.extensions["record_keeper"].open(Attempt("ada@example.com", None, "json", Attribution()))
 
     reconcile(app)
 
@@ -129,7 +129,7 @@ def test_a_user_already_recorded_is_never_given_to_a_second_record(
     aws_credentials, app, client, cognito, database_url
 ):
     client.post("/register", json=signup_body())
-    app.extensions["record_keeper"].open("ada@example.com", None, "json", Attribution())
+    app.extensions["record_keeper"].open(Attempt("ada@example.com", None, "json", Attribution()))
 
     reconcile(app)
 
@@ -222,7 +222,7 @@ def test_without_aws_credentials_it_says_what_is_needed(
 def test_users_are_matched_by_email_in_a_pool_that_signs_in_by_email(app, database_url):
     # There Cognito keeps a generated username and the address the sign-up sent as an attribute.
     keeper: RecordKeeper = app.extensions["record_keeper"]
-    keeper.open("Ada@Example.com", None, "json", Attribution())
+    keeper.open(Attempt("Ada@Example.com", None, "json", Attribution()))
     created = datetime.now(UTC) + timedelta(seconds=1)
     user = PoolUser("7f0c-generated", "sub-1", "ada@example.com", None, created, created, False)
 

@@ -105,3 +105,15 @@ class PwnedRangeServer:
             while len(lines) < target:
                 lines.setdefault(f"{self._random.getrandbits(140):035X}", 0)
         return lines
+
+
+_shared: PwnedRangeServer | None = None
+
+
+def shared() -> PwnedRangeServer:
+    """One range server, started on first use, for the servers the tests start as processes
+    (gunicorn): they check passwords against it rather than the internet."""
+    global _shared
+    if _shared is None:
+        _shared = PwnedRangeServer().__enter__()
+    return _shared

@@ -93,16 +93,20 @@ def clean_environment(**overrides: str) -> dict[str, str]:
 class Gunicorn:
     """gunicorn with the production config, after the migrations, as a child process.
 
-    Without a DATABASE_URL in ``env``, the database is an SQLite file in ``log_dir``.
+    Without a DATABASE_URL in ``env``, the database is an SQLite file in ``log_dir``; without a
+    SIGNUP_BREACHED_PASSWORD_URL, passwords are checked against a local range server.
     """
 
     def __init__(self, env: Mapping[str, str], log_dir: Path, *args: str) -> None:
+        from tests.support import pwned_range
+
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.stdout = log_dir / "stdout.log"
         self.stderr = log_dir / "stderr.log"
         self._env = {
             "DATABASE_URL": f"sqlite:///{log_dir / 'signups.db'}",
+            "SIGNUP_BREACHED_PASSWORD_URL": pwned_range.shared().url,
             **env,
             "PORT": str(self.port),
             "HOST": "127.0.0.1",

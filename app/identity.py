@@ -1,7 +1,8 @@
-"""What the service knows about an email address: its domain in ASCII, and whose mailbox it is.
+"""Who signs up: a username as Cognito compares it, an email's domain in ASCII, whose mailbox it is.
 
-Cognito keeps an address as typed; the service compares them in two ways of its own:
+Cognito keeps a username or an address as typed; the service compares them in ways of its own:
 
+- ``normalised_identity``: the username as Cognito compares it by default, for the sign-in slot.
 - ``ascii_domain``: the domain as IDNA (UTS #46) writes it, lower case, so a rule written as
   ``bücher.example`` also matches ``xn--bcher-kva.example`` and the other way round.
 - ``canonical_identity``: one key per mailbox for the per-identity budget and the signup records,
@@ -46,11 +47,18 @@ def has_subaddress(address: str) -> bool:
     return parts is not None and "+" in parts[0].strip('"')
 
 
+def normalised_identity(username: str) -> str:
+    """The username as Cognito compares it by default: case-insensitively, NFKC-normalised."""
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
 def canonical_identity(identity: str) -> str:
-    """The key one person's spellings share: NFKC, case-folded; for an email address also
-    without ``+tag`` and, at Gmail, without dots. A username or phone number is only folded.
+    """The key one person's spellings share: the normalised identity; for an email address also
+    without ``+tag`` and, at Gmail, without dots. A username or phone number is only normalised.
+
+    Only for counting and linking (budgets, records): Cognito gets what the person typed.
     """
-    folded = unicodedata.normalize("NFKC", identity).strip().casefold()
+    folded = normalised_identity(identity)
     parts = split(folded)
     if parts is None:
         return folded
