@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from app import create_app
 from tests.conftest import GENEROUS_LIMITS
-from tests.support import databases
+from tests.support import databases, pwned_range
 from tests.support.cognito_double import CognitoDouble
 from tests.support.servers import free_port, serving
 
@@ -72,6 +72,7 @@ def served(cognito_server: CognitoDouble, database: Path, sqlite_template, **set
                 "SIGNUP_SIGN_IN_URL": SIGN_IN_URL,
                 "COGNITO_TIMEOUT_SECONDS": "3",
                 "DATABASE_URL": databases.copy_sqlite(sqlite_template, database),
+                "SIGNUP_BREACHED_PASSWORD_URL": pwned_range.shared().url,
                 **GENEROUS_LIMITS,
                 **settings,
             }
@@ -239,6 +240,15 @@ def test_a_field_error_shows_beside_its_field(page, service, cognito):
     assert password.evaluate("el => el === document.activeElement")
     assert "Some fields are not valid." in page.get_by_role("alert").first.inner_text()
     assert page.get_by_role("heading", name="Create your account").is_visible()
+
+
+def test_a_breached_password_is_explained_beside_the_password(page, service, cognito):
+    page.goto(f"{service}/")
+    sign_up(page, password="Password1!")
+
+    page.get_by_label("Password").and_(page.locator("[aria-invalid=true]")).wait_for()
+    assert "This password has appeared in a data breach" in described_by(page, "Password")
+    assert cognito.calls("SignUp") == []
 
 
 def test_fixing_the_error_clears_it(page, service, cognito):

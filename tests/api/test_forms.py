@@ -132,6 +132,18 @@ def test_an_error_re_renders_the_form_with_the_error_beside_its_field(refused):
     assert 'role="alert"' in page
 
 
+def test_a_breached_password_is_shown_beside_the_password_and_not_kept(browser, pwned_range):
+    response = post_form(browser, "/register", **signup_body(password="Password1!"))
+    page = response.get_data(as_text=True)
+    password = input_tag(page, "password")
+    error_id = re.search(r'aria-describedby="([^"]+)"', password).group(1).split()[-1]
+
+    assert response.status_code == 422
+    assert re.search(rf'id="{error_id}"[^>]*>This password has appeared in a data breach', page)
+    assert 'value=""' in password
+    assert "Password1!" not in page
+
+
 def test_the_re_rendered_form_keeps_what_was_typed_but_not_the_password(refused):
     page = refused.get_data(as_text=True)
 

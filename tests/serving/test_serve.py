@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import forget_keys
-from tests.support.servers import Gunicorn, clean_environment, post, refused_start
+from tests.support.servers import Gunicorn, clean_environment, free_port, post, refused_start
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,31 @@ def test_the_embedded_pool_enforces_its_password_policy(served):
 
     assert status == 422
     assert "password" in body["fields"]
+
+
+def test_a_breached_password_is_refused_and_the_log_says_how_passwords_are_checked(served):
+    status, body = post(
+        f"{served.base}/register", {"email": "lin@example.com", "password": "Password1!"}
+    )
+
+    assert (status, body["code"], list(body["fields"])) == (422, "breached_password", ["password"])
+    assert "Passwords are checked (enforce) against http://127.0.0.1:" in served.output()
+    assert "without it, sign-ups go on" in served.output()
+
+
+def test_offline_the_breached_password_check_fails_open_and_counts_it(tmp_path):
+    """`make run` with no way to the range API: sign-ups go on, each counted as unavailable."""
+    unreachable = f"http://127.0.0.1:{free_port()}/range/"
+    env = clean_environment(SIGNUP_BREACHED_PASSWORD_URL=unreachable)
+    with Gunicorn(env, tmp_path) as server:
+        status, _ = post(
+            f"{server.base}/register", {"email": "lin@example.com", "password": "Password1!"}
+        )
+        with urllib.request.urlopen(f"{server.base}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+
+    assert status == 201
+    assert 'signup_breached_password_checks_total{outcome="unavailable"} 1.0' in metrics
 
 
 def test_the_server_refuses_to_start_without_a_pool_when_embedding_is_off():
