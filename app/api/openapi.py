@@ -41,6 +41,15 @@ posted by a browser (`Accept: text/html`) is answered with a page, or with `303 
 `redirect_to`. Every error, on every path, has the same JSON shape (`Error`): `code` is stable
 and machine-readable, `message` is safe to show, `fields` names the request fields at fault.
 Every answer carries `X-Request-ID` (the one sent, if it was sane, or a new one).
+
+Before Cognito, a sign-up passes the deployment's rules, each set by `SIGNUP_RULE_<RULE>` to
+`enforce` (refused with the code below), `shadow` (let through, counted in the
+`signup_rule_trips_total{rule, mode}` metric and kept on the sign-up's record) or `off`:
+`honeypot`, `email_denylist` (`email_domain_denied`), `email_allowlist`
+(`email_domain_not_allowed`), `disposable_email`, `email_subaddress`, `captcha`
+(`captcha_failed`), `breached_password` (the Pwned Passwords range API, k-anonymity) and
+`identity_budget` (`rate_limited`). `signups report` counts each rule's refused and shadowed
+attempts per A/B variant.
 """
 
 
@@ -113,6 +122,16 @@ _EXAMPLE_FIELDS: dict[type[HTTPException], dict[str, list[str]]] = {
     errors.CodeExpired: {"code": [errors.CodeExpired.description]},
     errors.UsernameTaken: {"username": [errors.UsernameTaken.description]},
     errors.UserNotFound: {"username": [errors.UserNotFound.description]},
+    errors.BreachedPassword: {"password": [errors.BreachedPassword.description]},
+    **{
+        email_error: {"email": [email_error.description]}
+        for email_error in (
+            errors.DisposableEmail,
+            errors.EmailDomainDenied,
+            errors.EmailDomainNotAllowed,
+            errors.EmailSubaddress,
+        )
+    },
 }
 _RETRY_AFTER = {
     "Retry-After": {

@@ -208,6 +208,11 @@ def captcha(token: str | None) -> Callable[[Context], TestResponse]:
     return run
 
 
+def ruled(body: dict[str, object], **rules: str) -> Callable[[Context], TestResponse]:
+    """A sign-up under these rule settings (SIGNUP_RULE_*, the domain lists, the range API)."""
+    return lambda ctx: ctx.app(**rules).post(REGISTER, json=body)
+
+
 def unreachable(ctx: Context) -> TestResponse:
     ctx.monkeypatch.setenv(
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", f"http://127.0.0.1:{free_port()}"
@@ -351,6 +356,28 @@ SCENARIOS: list[Scenario] = [
     posted(REGISTER, 503, rate_limit_storage_down),
     posted(REGISTER, 422, captcha(None)),
     posted(REGISTER, 503, captcha("token")),
+    posted(REGISTER, 422, ruled(signup_body(password="Password1!"))),
+    posted(
+        REGISTER,
+        503,
+        ruled(
+            signup_body(),
+            SIGNUP_BREACHED_PASSWORD_URL=f"http://127.0.0.1:{free_port()}/range/",
+            SIGNUP_BREACHED_PASSWORD_ON_OUTAGE="closed",
+        ),
+    ),
+    posted(
+        REGISTER,
+        422,
+        ruled(signup_body(email="a@mailinator.com"), SIGNUP_RULE_DISPOSABLE_EMAIL="enforce"),
+    ),
+    posted(REGISTER, 422, ruled(signup_body(), SIGNUP_EMAIL_DOMAINS_DENIED="example.com")),
+    posted(REGISTER, 422, ruled(signup_body(), SIGNUP_EMAIL_DOMAINS_ALLOWED="corp.example")),
+    posted(
+        REGISTER,
+        422,
+        ruled(signup_body(email="a+b@example.com"), SIGNUP_RULE_EMAIL_SUBADDRESS="enforce"),
+    ),
     posted(REGISTER, 502, register_scripted("InternalErrorException")),
     posted(REGISTER, 502, register_scripted("CodeDeliveryFailureException")),
     posted(REGISTER, 503, register_scripted("TooManyRequestsException")),
