@@ -20,6 +20,7 @@ from app import errors
 from app.breached import BreachedPasswords, Exposure
 from app.captcha import CaptchaVerifier, Verdict
 from app.config import RuleModes
+from app.identity import normalised_identity
 from app.schemas import SignupRequest
 from app.services.email_rules import EmailRules
 from app.telemetry import metrics
@@ -161,6 +162,7 @@ def _addresses(signup: SignupRequest) -> list[tuple[str, str]]:
     """The email addresses a sign-up gives, with the field each came in."""
     email = signup.attributes.get("email")
     found = [("email", email)] if email else []
-    if "@" in signup.username and signup.username != email:
+    same = email is not None and normalised_identity(email) == normalised_identity(signup.username)
+    if "@" in signup.username and not same:
         found.append(("username", signup.username))
     return found
