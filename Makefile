@@ -40,10 +40,12 @@ test: lint
 	SIGNUP_SERVING_PATCHES=none $(BIN)/python -m pytest -c tests/pytest.ini -m "served and not slow" tests
 
 # The service against a naive Flask+boto3 proxy on one machine: see bench/run.py and the README;
-# then what tracing costs, off and on (bench/tracing.py).
+# then what tracing costs, off and on (bench/tracing.py), and what the sign-up rules cost, off, on
+# and on without the range cache (bench/hygiene.py).
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/tracing.py
+	$(BIN)/python bench/hygiene.py
 
 # Each serving patch against the same code without it, in turns (bench/patches.py): keep or remove.
 bench-patches: $(VENV)/.dev

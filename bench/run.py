@@ -2,7 +2,8 @@
 
 Starts the stand-in (bench/standin.py) with an added latency, the service as `make run` serves it
 but with production settings (Redis rate-limit storage, a fresh PostgreSQL database, every
-protection on with limits set high), and the naive proxy (bench/naive_proxy.py) with gunicorn's
+protection on with limits set high, the breached-password check asking the stand-in's range
+endpoint on loopback), and the naive proxy (bench/naive_proxy.py) with gunicorn's
 defaults, and in the slow scenario with the service's worker model too (naive-gevent: what the
 machine gives a proxy with nothing in it); drives each with wrk (or bench/loadgen.py), the two in
 turns where their ratio is close, and prints throughput, latency, errors, CPU and memory per
@@ -248,8 +249,12 @@ def measure_in_turn(
 
 
 def service_env(base: dict[str, str], database_url: str) -> dict[str, str]:
+    """The service's production settings, its range API the stand-in's (on loopback), so the
+    breached-password check is on and answered; the naive proxy has no such check."""
+    standin_url = base["AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"]
     return {
         **base,
+        "SIGNUP_BREACHED_PASSWORD_URL": f"{standin_url}/range/",
         "DATABASE_URL": database_url,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "RATELIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",

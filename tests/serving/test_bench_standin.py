@@ -1,10 +1,13 @@
-"""The benchmark's Cognito stand-in (bench/standin.py) answers SignUp as botocore expects it to."""
+"""The benchmark's Cognito stand-in (bench/standin.py) answers SignUp as botocore expects it to,
+and range lookups as the Pwned Passwords range API does."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -13,6 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from app.breached import BreachedPasswords, Exposure
+from app.config import BreachedPasswordSettings
 from bench import run
 
 LATENCY_SECONDS = 0.1
@@ -96,3 +101,46 @@ def test_any_other_operation_is_refused(standin):
     metadata = refused.value.response["ResponseMetadata"]
     assert metadata["HTTPStatusCode"] == 400
     assert metadata["HTTPHeaders"]["x-amzn-errortype"] == "UnknownOperationException"
+
+
+RANGE_LINE = re.compile(rb"[0-9A-F]{35}:[0-9]+")
+
+
+def test_a_range_lookup_is_answered_in_the_real_format_padded(standin):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{standin}/range/5BAA6", headers={"Add-Padding": "true"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        status, content_type, body = (
+            response.status,
+            response.headers["Content-Type"],
+            response.read(),
+        )
+
+    lines = body.split(b"\r\n")
+    assert (status, content_type) == (200, "text/plain")
+    assert all(RANGE_LINE.fullmatch(line) for line in lines)
+    assert 800 <= len(lines) <= 1000
+    suffixes = [line.split(b":")[0] for line in lines]
+    assert suffixes == sorted(suffixes)
+    counts = [int(line.split(b":")[1]) for line in lines]
+    assert 0 < counts.count(0) < len(lines)  # padding among breached lines
+
+
+@pytest.mark.parametrize("path", ["/range/5BAA", "/range/5BAAZ", "/range/5BAA61"])
+def test_a_range_lookup_without_five_hex_characters_is_not_found(standin, path):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{standin}{path}", timeout=5)
+    refused.value.close()
+
+    assert refused.value.code == 404
+
+
+def test_the_service_gateway_gets_a_verdict_from_the_standin(standin):
+    gateway = BreachedPasswords(
+        BreachedPasswordSettings(range_url=f"http://127.0.0.1:{standin}/range/", cache_size=0)
+    )
+    try:
+        assert gateway.check("Correct-h0rse") is Exposure.PASSED  # the bench load's password
+    finally:
+        gateway.close()
