@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     and_,
+    case,
     delete,
     event,
     func,
@@ -364,11 +365,7 @@ class SignupRecords(_Store):
             SignupRecord.outcome == "refused",
             SignupRecord.shadowed_rules.is_not(None),
         )
-        conditions = [counted]
-        if since is not None:
-            conditions.append(SignupRecord.created_at >= since)
-        if until is not None:
-            conditions.append(SignupRecord.created_at < until)
+        conditions = [counted, *_window(since, until)]
         alike = (group, SignupRecord.outcome, SignupRecord.refused_by, SignupRecord.shadowed_rules)
         query = select(*alike, func.count()).where(*conditions).group_by(*alike)
         rows: dict[str | None, ReportRow] = {}
@@ -378,6 +375,97 @@ class SignupRecords(_Store):
                 row.add(outcome, refused_by, shadowed, count)
         # Named groups in order, then the sign-ups that came without one.
         return sorted(rows.values(), key=lambda row: (row.group is None, row.group or ""))
+
+    def funnel(
+        self,
+        by: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        include_flagged: bool = False,
+        every: str | None = None,
+    ) -> list[FunnelRow]:
+        """People at each funnel step per value of ``by``, for attempts made in [since, until).
+
+        Attempts a rule refused or tripped in shadow mode (bot-flagged) are left out unless
+        ``include_flagged``. With ``every`` ("day" or "hour"), one row per group and bucket of
+        the attempts' time (UTC), oldest first.
+        """
+        if by not in REPORT_DIMENSIONS:
+            raise ValueError(f"cannot report by {by!r}")
+        group = getattr(SignupRecord, by)
+        conditions = _window(since, until)
+        if not include_flagged:
+            conditions += [SignupRecord.refused_by.is_(None), SignupRecord.shadowed_rules.is_(None)]
+        keys: list[Any] = [group]
+        if every is not None:
+            keys.append(self._bucket(every))
+        query = select(*keys, *_people_at_each_step()).where(*conditions).group_by(*keys)
+        with self._session("signup funnel") as session:
+            rows = [
+                FunnelRow(
+                    row[0], *row[-4:], bucket=str(row[1]) if every is not None else None
+                )
+                for row in session.execute(query)
+            ]
+        return sorted(rows, key=lambda row: (row.bucket or "", row.group is None, row.group or ""))
+
+    def _bucket(self, every: str) -> Any:
+        formats = _BUCKETS[every]
+        if self._engine.dialect.name == "postgresql":
+            utc = func.timezone("UTC", SignupRecord.created_at)
+            return func.to_char(utc, formats["postgresql"])
+        return func.strftime(formats["sqlite"], SignupRecord.created_at)
+
+
+# The funnel's steps, in order: every step counts people (distinct identities), not attempts.
+FUNNEL_STEPS = ("started", "registered", "confirmed", "signed_in")
+# How the time series is bucketed, as each database writes the bucket's start (UTC).
+_BUCKETS = {
+    "day": {"sqlite": "%Y-%m-%d", "postgresql": "YYYY-MM-DD"},
+    "hour": {"sqlite": "%Y-%m-%dT%H", "postgresql": 'YYYY-MM-DD"T"HH24'},
+}
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """People at each step of the funnel, for one group (or one group in one time bucket).
+
+    started: any attempt recorded; registered: a Cognito user created; confirmed; signed_in:
+    signed in by the confirmation.
+    """
+
+    group: str | None
+    started: int
+    registered: int
+    confirmed: int
+    signed_in: int
+    bucket: str | None = None  # "2026-12-05" or "2026-12-05T14" in a series; None for totals
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[Any]:
+    """Attempts made in [since, until), either end open when None."""
+    conditions = []
+    if since is not None:
+        conditions.append(SignupRecord.created_at >= since)
+    if until is not None:
+        conditions.append(SignupRecord.created_at < until)
+    return conditions
+
+
+def _people_at_each_step() -> list[Any]:
+    """count(DISTINCT identity) per step: a person who retried is still one person."""
+
+    def people(condition: Any = None) -> Any:
+        who = SignupRecord.identity_hash
+        return func.count(func.distinct(who if condition is None else case((condition, who))))
+
+    return [
+        people(),
+        people(SignupRecord.outcome.in_(SIGNED_UP)),
+        people(SignupRecord.outcome == "confirmed"),
+        people(SignupRecord.signed_in_at.is_not(None)),
+    ]
 
 
 @dataclass(frozen=True)
