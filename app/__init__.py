@@ -27,7 +27,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_rate_limits(app, settings)
     register_services(app, settings)
     register_readiness_checks(app, settings)
-    register_blueprints(app)
+    register_blueprints(app, settings)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -61,6 +61,7 @@ def configure_flask(app: Flask, settings: Settings) -> None:
             settings.records.database_url.reveal(), settings.records.pool_size
         ),
         SIGNUP_RECORD_RETENTION=settings.records.retention,
+        SIGNUP_REPORT=settings.report,
         **openapi_config(),
     )
 
@@ -196,14 +197,17 @@ def register_readiness_checks(app: Flask, settings: Settings) -> None:
         readiness.add_check(app, "database", readiness.database_check(db.engine))
 
 
-def register_blueprints(app: Flask) -> None:
-    from app.api import health, metrics, pages, register
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    from app.api import admin, health, metrics, pages, register
     from app.api.openapi import api
 
     api.register_blueprint(health.blp)
     api.register_blueprint(metrics.blp)
     api.register_blueprint(pages.blp)
     api.register_blueprint(register.blp)
+    if settings.report.token is not None:
+        # Not in the public OpenAPI document; without the token the route does not exist.
+        app.register_blueprint(admin.blp)
 
 
 def register_error_handlers(app: Flask) -> None:

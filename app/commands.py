@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 import click
@@ -11,12 +11,20 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app import errors
+from app.api import report_page
 from app.cognito import CognitoGateway, DirectoryUnavailable
-from app.config import RULES, parse_duration
+from app.config import RULES, ReportSettings, parse_duration
+from app.services import conversion
+from app.services.conversion import BUCKETS, ReportOptions
 from app.services.reconcile import Reconciler
 from app.services.records import RecordKeeper
 from app.storage.models import utcnow
-from app.storage.repository import REPORT_DIMENSIONS, IdempotencyKeys, ReportRow, SignupRecords
+from app.storage.repository import (
+    FUNNEL_STEPS,
+    REPORT_DIMENSIONS,
+    IdempotencyKeys,
+    SignupRecords,
+)
 
 signups = AppGroup(
     "signups", help="Signup records: conversion reports, retention and reconciliation."
@@ -32,12 +40,9 @@ class Timestamp(click.ParamType):
         if isinstance(value, datetime):
             return value
         try:
-            parsed = datetime.fromisoformat(value)
+            return conversion.parse_time(value)
         except ValueError:
             self.fail(f"{value!r} is not a date (2025-01-31) or date-time (2025-01-31T12:00Z)")
-        if len(value) == 10:  # a bare date
-            parsed = datetime.combine(parsed.date(), time())
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 class Duration(click.ParamType):
@@ -61,55 +66,84 @@ def _records() -> SignupRecords:
     return current_app.extensions["signup_records"]
 
 
-def _table(by: str, rows: list[ReportRow]) -> str:
-    """Aligned columns: the group left-aligned, the figures right-aligned; a column per rule
-    tripped in the window, holding refused/shadowed."""
-    rules = [rule for rule in RULES if any(_tripped(row, rule) for row in rows)]
-    table = [
-        (by, "signups", "confirmed", "conversion", "clean", "clean conversion", *rules),
-        *(
-            (
-                row.group or "(none)",
-                str(row.signups),
-                str(row.confirmed),
-                f"{row.conversion:.1%}",
-                str(row.clean_signups),
-                f"{row.clean_conversion:.1%}",
-                *(f"{row.enforced.get(rule, 0)}/{row.shadowed.get(rule, 0)}" for rule in rules),
-            )
-            for row in rows
-        ),
-    ]
+STEP_NAMES = ("started", "registered", "confirmed", "signed in")
+
+
+def _aligned(table: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell: the first left-aligned, the figures right-aligned."""
     widths = [max(len(cells[column]) for cells in table) for column in range(len(table[0]))]
-    lines = [
+    return [
         "  ".join(
             cell.ljust(width) if column == 0 else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
+        ).rstrip()
         for cells in table
     ]
-    legend = "clean: sign-ups that tripped no rule in shadow mode."
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _interval(figure: dict[str, Any]) -> str:
+    if figure["low"] is None:
+        return "-"
+    return f"{figure['low']:.1%}-{figure['high']:.1%}"
+
+
+def _name(group: str | None) -> str:
+    return "(none)" if group is None else group
+
+
+def _text(report: dict[str, Any]) -> str:
+    """The report as aligned tables: the funnel and conversion per group with a column per rule
+    tripped (refused/shadowed), then each comparison's verdict, then the counts over time."""
+    groups = [group for group in report["groups"] if not group["too_few"]]
+    rules = [
+        rule
+        for rule in RULES
+        if any(group["refused"].get(rule) or group["shadowed"].get(rule) for group in groups)
+    ]
+    head = (report["by"], *STEP_NAMES, "conversion", "95% interval", *rules)
+    rows = [head]
+    for group in report["groups"]:
+        if group["too_few"]:
+            rows.append((_name(group["group"]), f"too few (under {report['min_group']})"))
+            continue
+        rows.append(
+            (
+                _name(group["group"]),
+                *(str(group["funnel"][step]) for step in FUNNEL_STEPS),
+                _percent(group["conversion"]["rate"]),
+                _interval(group["conversion"]),
+                *(f"{group['refused'].get(r, 0)}/{group['shadowed'].get(r, 0)}" for r in rules),
+            )
+        )
+    width = len(head)
+    lines = _aligned([row + ("",) * (width - len(row)) for row in rows])
+    notes = ["", "Conversion: confirmed of registered. People, not attempts."]
     if rules:
-        legend += " Rule columns: attempts refused/attempts shadowed."
-    return "\n".join([*lines, "", legend])
+        notes.append("Rule columns: attempts refused/attempts shadowed.")
+    if not report["include_flagged"]:
+        notes.append("Attempts a rule refused or flagged are left out (--include-flagged).")
+    if report["control"] is not None:
+        notes += ["", f"Against the control, {report['control']}:"]
+        notes += [f"  {comparison['summary']}" for comparison in report["comparisons"]]
+    return "\n".join([*lines, *notes, "", *_series_text(report)])
 
 
-def _tripped(row: ReportRow, rule: str) -> bool:
-    return bool(row.enforced.get(rule) or row.shadowed.get(rule))
-
-
-def _as_json(by: str, row: ReportRow) -> dict[str, Any]:
-    return {
-        by: row.group,
-        "signups": row.signups,
-        "confirmed": row.confirmed,
-        "conversion": round(row.conversion, 4),
-        "clean_signups": row.clean_signups,
-        "clean_confirmed": row.clean_confirmed,
-        "clean_conversion": round(row.clean_conversion, 4),
-        "refused": dict(sorted(row.enforced.items())),
-        "shadowed": dict(sorted(row.shadowed.items())),
-    }
+def _series_text(report: dict[str, Any]) -> list[str]:
+    """Registered people per bucket and group."""
+    points = report["series"]["points"]
+    if not points:
+        return []
+    names = sorted({_name(point["group"]) for point in points})
+    buckets = sorted({point["bucket"] for point in points})
+    counts = {(point["bucket"], _name(point["group"])): point["registered"] for point in points}
+    table = [(report["series"]["every"], *names)] + [
+        (bucket, *(str(counts.get((bucket, name), 0)) for name in names)) for bucket in buckets
+    ]
+    return ["Registered per " + report["series"]["every"] + ":", *_aligned(table)]
 
 
 @signups.command("report")
@@ -120,25 +154,70 @@ def _as_json(by: str, row: ReportRow) -> dict[str, Any]:
     show_default=True,
     help="The attribution field to group by.",
 )
-@click.option("--since", type=Timestamp(), help="Sign-ups made at or after this time (UTC).")
-@click.option("--until", type=Timestamp(), help="Sign-ups made before this time (UTC).")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list of rows instead of a table.")
-def report(by: str, since: datetime | None, until: datetime | None, as_json: bool) -> None:
-    """Sign-ups, confirmations, conversion and rule trips per variant (or utm_* / landing_page).
+@click.option("--since", type=Timestamp(), help="Attempts made at or after this time (UTC).")
+@click.option("--until", type=Timestamp(), help="Attempts made before this time (UTC).")
+@click.option(
+    "--control",
+    help="The group the others are compared with. [default: SIGNUP_REPORT_CONTROL, "
+    "else the first group]",
+)
+@click.option(
+    "--include-flagged", is_flag=True, help="Count attempts a sign-up rule refused or flagged."
+)
+@click.option(
+    "--every",
+    type=click.Choice(BUCKETS),
+    default="day",
+    show_default=True,
+    help="The time series' buckets (UTC).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON instead of a table.")
+@click.option(
+    "--html",
+    "html",
+    type=click.File("w", encoding="utf-8"),
+    help="Also write the report as one self-contained HTML page to this file.",
+)
+def report(
+    by: str,
+    since: datetime | None,
+    until: datetime | None,
+    control: str | None,
+    include_flagged: bool,
+    every: str,
+    as_json: bool,
+    html: TextIO | None,
+) -> None:
+    """The conversion funnel per variant (or utm_* / landing_page), each group against the
+    control, and the counts over time.
 
-    A sign-up is an attempt that created a Cognito user; conversion is the share of those
-    confirmed since, whenever the confirmation came. Each rule's column counts the attempts it
-    refused (enforce mode) and the ones it let through in shadow mode; the clean figures leave
-    the shadowed ones out.
+    Every step counts people: started (any attempt), registered (a Cognito user was created),
+    confirmed, signed in. Conversion is confirmed of registered, with a 95% Wilson interval; each
+    group is compared with the control (Newcombe's interval for the difference, a two-proportion
+    z-test), and no winner is called below SIGNUP_REPORT_MIN_SAMPLE registered people per group.
+    Groups under SIGNUP_REPORT_MIN_GROUP people show as too few.
     """
+    settings: ReportSettings = current_app.config["SIGNUP_REPORT"]
+    options = ReportOptions(
+        by=by,
+        since=since,
+        until=until,
+        control=control or settings.control,
+        include_flagged=include_flagged,
+        every=every,
+        min_sample=settings.min_sample,
+        min_group=settings.min_group,
+    )
     try:
-        rows = _records().report(by, since, until)
+        built = conversion.build(_records(), options)
     except errors.StorageUnavailable:
         raise click.ClickException("The database cannot be read; see the log above.") from None
+    if html is not None:
+        html.write(report_page.render(built))
     if as_json:
-        click.echo(json.dumps([_as_json(by, row) for row in rows], indent=2))
-    elif rows:
-        click.echo(_table(by, rows))
+        click.echo(json.dumps(built, indent=2))
+    elif built["groups"]:
+        click.echo(_text(built))
     else:
         click.echo("No sign-ups in this window.")
 

@@ -288,6 +288,33 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+REPORT_TOKEN_MIN_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The conversion report: its control group, its thresholds, and the admin page's token."""
+
+    control: str | None = None  # None: the first group, in name order
+    min_sample: int = 100  # registered people per group before a winner may be called
+    min_group: int = 10  # people per group below which the report shows "too few"
+    token: Secret | None = None  # set: the report is served at /admin/report to its bearer
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
+        token = _optional_secret(env, "SIGNUP_REPORT_TOKEN")
+        if token and len(token) < REPORT_TOKEN_MIN_LENGTH:
+            raise ConfigError(
+                f"SIGNUP_REPORT_TOKEN must be at least {REPORT_TOKEN_MIN_LENGTH} characters"
+            )
+        return cls(
+            control=env.get("SIGNUP_REPORT_CONTROL", "").strip() or None,
+            min_sample=_number(env, "SIGNUP_REPORT_MIN_SAMPLE", 100, int, 1, 10_000_000),
+            min_group=_number(env, "SIGNUP_REPORT_MIN_GROUP", 10, int, 1, 1_000_000),
+            token=Secret(token) if token else None,
+        )
+
+
 COGNITO_REQUIRED = (
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
@@ -313,6 +340,7 @@ class Settings:
     records: RecordSettings = field(default_factory=RecordSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     sign_in: SignInSettings = field(default_factory=SignInSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -334,6 +362,7 @@ class Settings:
             records=RecordSettings.from_env(env),
             tracing=TracingSettings.from_env(env),
             sign_in=SignInSettings.from_env(env),
+            report=ReportSettings.from_env(env),
         )
 
 

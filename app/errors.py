@@ -328,6 +328,22 @@ class EmailSubaddress(InvalidFields):
     description = "Use your email address without the +tag part."
 
 
+class AdminUnauthorized(APIError):
+    """No report token, or the wrong one: the browser is asked for it (Basic, password only)."""
+
+    code = 401
+    error_code = "unauthorized"
+    description = "This page needs the report token (SIGNUP_REPORT_TOKEN)."
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        return [
+            *super().get_headers(environ, scope),
+            ("WWW-Authenticate", 'Basic realm="signup report", charset="UTF-8"'),
+        ]
+
+
 class UpstreamTimeout(APIError):
     code = 504
     error_code = "upstream_timeout"

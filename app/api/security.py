@@ -80,7 +80,10 @@ class BrowserPolicy:
         """after_request: the headers this answer needs."""
         self._every.set_headers(response)
         if response.mimetype == "text/html":
+            own = response.headers.get("Content-Security-Policy")  # a page with its own policy
             self._pages.set_headers(response)
+            if own is not None:
+                response.headers["Content-Security-Policy"] = own
         if request.blueprint == SIGN_UP_BLUEPRINT:
             self._personal.set_headers(response)
         return response

@@ -15,7 +15,7 @@ trips themselves are counted per group whatever that says.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from app.services import experiment
@@ -38,14 +38,22 @@ class ReportOptions:
     min_group: int = 10  # people per group below which nothing about it is shown
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without a zone it is UTC, a bare date is its midnight.
+
+    ValueError for anything else.
+    """
+    parsed = datetime.fromisoformat(text)
+    if len(text) == 10:  # a bare date
+        parsed = datetime.combine(parsed.date(), time())
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def build(records: SignupRecords, options: ReportOptions) -> dict[str, Any]:
     """The report as JSON-ready data: what ``--json`` prints and the page and table show."""
     flagged = options.include_flagged
     totals = records.funnel(options.by, options.since, options.until, include_flagged=flagged)
-    trips = {
-        row.group: row
-        for row in records.report(options.by, options.since, options.until)
-    }
+    trips = {row.group: row for row in records.report(options.by, options.since, options.until)}
     shown = {row.group for row in totals if row.started >= options.min_group}
     groups = [_group(row, row.group in shown, trips.get(row.group)) for row in totals]
     control = _control(options.control, [row for row in totals if row.group in shown])

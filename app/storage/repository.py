@@ -403,9 +403,7 @@ class SignupRecords(_Store):
         query = select(*keys, *_people_at_each_step()).where(*conditions).group_by(*keys)
         with self._session("signup funnel") as session:
             rows = [
-                FunnelRow(
-                    row[0], *row[-4:], bucket=str(row[1]) if every is not None else None
-                )
+                FunnelRow(row[0], *row[-4:], bucket=str(row[1]) if every is not None else None)
                 for row in session.execute(query)
             ]
         return sorted(rows, key=lambda row: (row.bucket or "", row.group is None, row.group or ""))

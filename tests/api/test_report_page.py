@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import os
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -403,3 +405,45 @@ def test_served_under_a_policy_allowing_only_the_style_hash_nothing_is_refused(b
 
     assert refused == []
     assert max_width == "768px"
+
+
+@pytest.mark.browser
+def test_the_page_the_command_writes_shows_the_numbers_of_its_json(browser, make_app, tmp_path):
+    """Real records, through `signups report --json --html`: the page Chromium renders shows
+    every number the JSON has, and only those."""
+    app = make_app(SIGNUP_REPORT_MIN_GROUP="2", SIGNUP_REPORT_MIN_SAMPLE="5")
+    records = app.extensions["signup_records"]
+    outcomes = {"A": ["confirmed"] * 6 + ["created"] * 4, "B": ["confirmed"] * 3 + ["failed"] * 5}
+    people = [(variant, outcome) for variant, seq in outcomes.items() for outcome in seq]
+    for index, (variant, outcome) in enumerate([*people, ("rare", "created")]):
+        records.add(
+            {
+                "created_at": datetime(2025, 3, 1 + index % 3, 10, tzinfo=UTC),
+                "identity_hash": f"{index:064x}",
+                "outcome": outcome,
+                "client_kind": "form",
+                "variant": variant,
+            }
+        )
+    page_file = tmp_path / "report.html"
+
+    result = app.test_cli_runner().invoke(
+        args=["signups", "report", "--json", "--html", str(page_file)]
+    )
+    written = json.loads(result.output)
+    page = opened(browser, page_file, DESKTOP)
+    try:
+        page.locator("details").evaluate("details => { details.open = true; }")
+        shown = dict(
+            page.evaluate(
+                """() => [...document.querySelectorAll('[data-figure]')]
+                    .map(el => [el.dataset.figure, el.textContent.trim()])"""
+            )
+        )
+        text = page.locator("body").inner_text()
+    finally:
+        page.context.close()
+
+    assert shown == expected_figures(written)
+    assert "rare" in text  # shown as a group, with too few people to count
+    assert {"group": "rare", "too_few": True} in written["groups"]
