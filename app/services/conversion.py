@@ -19,7 +19,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from app.services import experiment
-from app.storage.repository import FUNNEL_STEPS, FunnelRow, SignupRecords
+from app.storage.repository import FUNNEL_STEPS, FunnelRow, RuleTrips, SignupRecords
 
 # Each step's rate is of the people at the step before it.
 STEPS = tuple(zip(FUNNEL_STEPS[1:], FUNNEL_STEPS[:-1], strict=True))
@@ -53,7 +53,7 @@ def build(records: SignupRecords, options: ReportOptions) -> dict[str, Any]:
     """The report as JSON-ready data: what ``--json`` prints and the page and table show."""
     flagged = options.include_flagged
     totals = records.funnel(options.by, options.since, options.until, include_flagged=flagged)
-    trips = {row.group: row for row in records.report(options.by, options.since, options.until)}
+    trips = records.rule_trips(options.by, options.since, options.until)
     shown = {row.group for row in totals if row.started >= options.min_group}
     groups = [_group(row, row.group in shown, trips.get(row.group)) for row in totals]
     control = _control(options.control, [row for row in totals if row.group in shown])
@@ -85,7 +85,7 @@ def build(records: SignupRecords, options: ReportOptions) -> dict[str, Any]:
     }
 
 
-def _group(row: FunnelRow, shown: bool, trips: Any) -> dict[str, Any]:
+def _group(row: FunnelRow, shown: bool, trips: RuleTrips | None) -> dict[str, Any]:
     figures: dict[str, Any] = {"group": row.group, "too_few": not shown}
     if not shown:
         return figures
@@ -93,7 +93,7 @@ def _group(row: FunnelRow, shown: bool, trips: Any) -> dict[str, Any]:
     figures["funnel"] = counts
     figures["steps"] = {step: _rate(counts[step], counts[of]) for step, of in STEPS}
     figures["conversion"] = _rate(row.confirmed, row.registered)
-    figures["refused"] = dict(sorted(trips.enforced.items())) if trips else {}
+    figures["refused"] = dict(sorted(trips.refused.items())) if trips else {}
     figures["shadowed"] = dict(sorted(trips.shadowed.items())) if trips else {}
     return figures
 

@@ -171,45 +171,19 @@ class PreviousSignup:
 
 
 @dataclass
-class ReportRow:
-    """One group's sign-ups, confirmations and rule trips.
+class RuleTrips:
+    """One group's rule trips, in attempts: ``refused`` by each rule in enforce mode, and
+    ``shadowed``, tripped by each rule in shadow mode (on any attempt, refused ones too)."""
 
-    ``enforced`` counts the attempts each rule refused; ``shadowed`` the attempts each rule
-    tripped in shadow mode. The ``clean_*`` figures leave out every sign-up that tripped a rule
-    in shadow mode: the conversion of the sign-ups the rules would have let through.
-    """
-
-    group: str | None
-    signups: int = 0
-    confirmed: int = 0
-    clean_signups: int = 0
-    clean_confirmed: int = 0
-    enforced: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
     shadowed: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def conversion(self) -> float:
-        return self.confirmed / self.signups if self.signups else 0.0
-
-    @property
-    def clean_conversion(self) -> float:
-        return self.clean_confirmed / self.clean_signups if self.clean_signups else 0.0
-
-    def add(self, outcome: str, refused_by: str | None, shadowed: str | None, count: int) -> None:
-        """Count ``count`` records alike in outcome and rules."""
-        rules = shadowed.split(",") if shadowed else []
-        for rule in rules:
+    def add(self, refused_by: str | None, shadowed: str | None, count: int) -> None:
+        """Count ``count`` attempts alike in the rules they tripped."""
+        for rule in shadowed.split(",") if shadowed else []:
             self.shadowed[rule] = self.shadowed.get(rule, 0) + count
-        if outcome == "refused" and refused_by:
-            self.enforced[refused_by] = self.enforced.get(refused_by, 0) + count
-        if outcome not in SIGNED_UP:
-            return
-        confirmed = count if outcome == "confirmed" else 0
-        self.signups += count
-        self.confirmed += confirmed
-        if not rules:
-            self.clean_signups += count
-            self.clean_confirmed += confirmed
+        if refused_by:
+            self.refused[refused_by] = self.refused.get(refused_by, 0) + count
 
 
 # The signup record's columns as the sign-up path writes them: every one but the id.
@@ -352,29 +326,23 @@ class SignupRecords(_Store):
             )
             return result.rowcount
 
-    def report(
+    def rule_trips(
         self, by: str, since: datetime | None = None, until: datetime | None = None
-    ) -> list[ReportRow]:
-        """Sign-ups, confirmations and rule trips per value of ``by``, for attempts made in
-        [since, until); groups with refused attempts only are included."""
+    ) -> dict[str | None, RuleTrips]:
+        """The rule trips per value of ``by``, for attempts made in [since, until)."""
         if by not in REPORT_DIMENSIONS:
             raise ValueError(f"cannot report by {by!r}")
         group = getattr(SignupRecord, by)
-        counted = or_(
-            SignupRecord.outcome.in_(SIGNED_UP),
-            SignupRecord.outcome == "refused",
-            SignupRecord.shadowed_rules.is_not(None),
+        tripped = or_(
+            SignupRecord.refused_by.is_not(None), SignupRecord.shadowed_rules.is_not(None)
         )
-        conditions = [counted, *_window(since, until)]
-        alike = (group, SignupRecord.outcome, SignupRecord.refused_by, SignupRecord.shadowed_rules)
-        query = select(*alike, func.count()).where(*conditions).group_by(*alike)
-        rows: dict[str | None, ReportRow] = {}
-        with self._session("signup report") as session:
-            for value, outcome, refused_by, shadowed, count in session.execute(query):
-                row = rows.setdefault(value, ReportRow(value))
-                row.add(outcome, refused_by, shadowed, count)
-        # Named groups in order, then the sign-ups that came without one.
-        return sorted(rows.values(), key=lambda row: (row.group is None, row.group or ""))
+        alike = (group, SignupRecord.refused_by, SignupRecord.shadowed_rules)
+        query = select(*alike, func.count()).where(tripped, *_window(since, until)).group_by(*alike)
+        trips: dict[str | None, RuleTrips] = {}
+        with self._session("rule trips") as session:
+            for value, refused_by, shadowed, count in session.execute(query):
+                trips.setdefault(value, RuleTrips()).add(refused_by, shadowed, count)
+        return trips
 
     def funnel(
         self,
