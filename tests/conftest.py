@@ -20,6 +20,16 @@ from tests.support.cognito_double import CognitoDouble
 from tests.support.pwned_range import PwnedRangeServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# Debian's chromium (apt), driven by playwright; `playwright install` is never run.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +44,25 @@ def cognito(cognito_server: CognitoDouble) -> CognitoDouble:
     cognito_server.reset()
     cognito_server.delay_seconds = 0.0
     return cognito_server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the run: playwright's sync API runs one instance per thread.
+
+    Missing, it fails the run under CI=true and skips the test locally.
+    """
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")
