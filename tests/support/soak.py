@@ -348,7 +348,10 @@ def run(
         thread.start()
     for thread in threads:
         thread.join()
-    time.sleep(TIMEOUT_SECONDS * 2)  # requests in flight settle
+    # A request still in flight could create its user after reconciliation read the pool: stop
+    # the service first (gracefully: every request in flight finishes), as sleeping for a while
+    # did not, on a machine busy enough to stretch a request past any fixed wait.
+    stand.server.stop()
     log(summary(traffic))
     for args in (["--from-log", str(stand.server.stdout)], ["--older-than", "0"]):
         log(reconcile(stand, *args))
