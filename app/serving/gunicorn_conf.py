@@ -88,6 +88,13 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # The embedded Cognito serves from the master, where no app configures logging: its
+        # lines (the confirmation codes) would reach stderr as plain text.
+        "app.serving.embedded_cognito": {
+            "level": "INFO",
+            "handlers": ["stdout"],
+            "propagate": False,
+        },
     },
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.request
@@ -40,8 +41,26 @@ def logged_code(server: Gunicorn, username: str) -> str:
     raise AssertionError(f"no code logged for {username}")
 
 
+def logged_lines(server: Gunicorn) -> list[dict]:
+    """gunicorn's stdout, each line decoded: a line that is not JSON fails the test."""
+    return [json.loads(line) for line in server.stdout.read_text().splitlines()]
+
+
 def test_the_log_says_how_to_try_it(served):
     assert "curl" in served.output()
+
+
+def test_every_line_on_stdout_is_json_the_confirmation_code_included(served):
+    username = "json-lines@example.com"
+    post(f"{served.base}/register", {"email": username, "password": "Correct-h0rse"})
+    code = logged_code(served, username)
+
+    lines = logged_lines(served)
+
+    delivered = [line for line in lines if "confirmation_code" in line]
+    delivered = [line for line in delivered if line["username"] == username]
+    assert [line["confirmation_code"] for line in delivered] == [code]
+    assert delivered[0]["message"] == f"Confirmation code for {username}: {code}"
 
 
 def test_sign_up_confirm_and_resend_across_workers(served):
