@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -11,8 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import forget_keys
-from tests.support.servers import Gunicorn, clean_environment, free_port, post, refused_start
+from tests.conftest import forget_keys, signup_body
+from tests.support.servers import (
+    MIGRATE,
+    ROOT,
+    Gunicorn,
+    clean_environment,
+    free_port,
+    post,
+    refused_start,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +57,61 @@ def logged_lines(server: Gunicorn) -> list[dict]:
 
 def test_the_log_says_how_to_try_it(served):
     assert "curl" in served.output()
+
+
+def test_the_log_says_embedded_users_vanish_on_restart_and_records_stay(served):
+    output = served.output()
+
+    assert "vanish when the server restarts" in output
+    assert "records stay in its database" in output
+
+
+def test_the_embedded_cognito_gets_generous_rate_limits_and_says_so(served):
+    statuses = {
+        post(f"{served.base}/register", signup_body(email=f"many-{n}@example.com"))[0]
+        for n in range(30)
+    }
+
+    assert statuses == {201}
+    assert "Generous rate limits while the embedded Cognito serves" in served.output()
+    assert "production settings never get them" in served.output()
+
+
+def test_limits_an_operator_set_are_kept_with_the_embedded_cognito(tmp_path):
+    env = clean_environment(SIGNUP_RATE_LIMIT_PER_IP="2/minute")
+    with Gunicorn(env, tmp_path) as server:
+        statuses = [
+            post(f"{server.base}/register", signup_body(email=f"kept-{n}@example.com"))[0]
+            for n in range(3)
+        ]
+
+    assert statuses == [201, 201, 429]
+    assert "SIGNUP_RATE_LIMIT_PER_IP=" not in server.output()
+
+
+def test_a_configured_pool_keeps_the_default_rate_limits(tmp_path, cognito):
+    with Gunicorn(clean_environment(**cognito.settings()), tmp_path) as server:
+        statuses = [
+            post(f"{server.base}/register", signup_body(email=f"pool-{n}@example.com"))[0]
+            for n in range(11)
+        ]
+
+    assert statuses == [201] * 10 + [429]
+    assert "Generous rate limits" not in server.output()
+
+
+def test_a_make_run_start_warns_of_no_refused_sign_ups(tmp_path):
+    """Migrations (an app with no user pool), then gunicorn serving the embedded Cognito."""
+    env = clean_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'signups.db'}")
+    migrated = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        MIGRATE, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    with Gunicorn(env, tmp_path) as server:
+        served_output = server.output()
+
+    output = migrated.stdout + migrated.stderr + served_output
+    assert "No COGNITO_* settings" not in output
+    assert "sign-ups are refused" not in output
 
 
 def test_every_line_on_stdout_is_json_the_confirmation_code_included(served):
