@@ -151,12 +151,24 @@ def test_sign_up_confirm_and_resend_across_workers(served):
     assert body["tokens"]["token_type"] == "Bearer"
 
 
-def test_the_embedded_pool_enforces_its_password_policy(served):
-    base = served.base
-    status, body = post(f"{base}/register", {"email": "weak@example.com", "password": "weakpass"})
+@pytest.mark.parametrize(
+    ("password", "hint"),
+    [
+        ("Sh0rt", "Use a longer password."),
+        ("weakpass1", "Add an uppercase letter."),
+        ("WEAKPASS1", "Add a lowercase letter."),
+        ("Weak-pass", "Add a number."),
+    ],
+)
+def test_the_embedded_pool_refuses_a_weak_password_with_the_rule_s_hint(served, password, hint):
+    body = {"email": "weak@example.com", "password": password}
+    status, answer = post(f"{served.base}/register", body)
 
-    assert status == 422
-    assert "password" in body["fields"]
+    assert (status, answer["code"], answer["fields"]) == (
+        422,
+        "invalid_fields",
+        {"password": [hint]},
+    )
 
 
 def test_a_breached_password_is_refused_and_the_log_says_how_passwords_are_checked(served):
