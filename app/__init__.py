@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,9 +124,9 @@ def register_services(app: Flask, settings: Settings) -> None:
     from app.storage.sessions import open_values
 
     if settings.cognito is None:
-        # CLI commands (migrations, reports) need no user pool; serving does, and gunicorn's
-        # config refuses to start without one. Anything else answers sign-ups with a 503.
-        logging.getLogger(__name__).warning("No COGNITO_* settings: sign-ups are refused")
+        # CLI commands (migrations, reports) need no user pool, so nothing is said here: under
+        # gunicorn there always is one (embedded if need be), and any other server logs each
+        # sign-up it refuses with a 503 (errors.NotConfigured).
         return
     gateway = CognitoGateway.from_settings(settings.cognito, settings)
     app.extensions["cognito"] = gateway

@@ -175,8 +175,12 @@ class UpstreamUnavailable(APIError):
 
 
 class NotConfigured(UpstreamUnavailable):
+    """No user pool (no COGNITO_* settings): said in the log when a sign-up meets it, not at
+    start, where CLI commands build the app without one and need none."""
+
     error_code = "not_configured"
     description = "Sign-ups are not available right now."
+    log_message = "No COGNITO_* settings: sign-ups are refused (503 not_configured)"
 
 
 class StorageUnavailable(APIError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from app.api.negotiation import wants_page
 from app.services.idempotency import HEADER, IdempotencyService
 from app.services.sign_in import HANDLE_FIELD as SIGN_IN_HANDLE_FIELD
 from app.storage.repository import StoredAnswer
+
+logger = logging.getLogger(__name__)
 
 # Printable ASCII without spaces, as UUIDs and the usual random tokens are.
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -76,6 +79,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
 def _service() -> IdempotencyService:
     service: IdempotencyService | None = current_app.extensions.get("idempotency")
     if service is None:
+        logger.warning(errors.NotConfigured.log_message)
         raise errors.NotConfigured()
     return service
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import after_this_request, current_app, g, redirect, request
@@ -37,6 +38,8 @@ from app.schemas import (
 )
 from app.services.signup import Confirmed, Registered, SignupService
 
+logger = logging.getLogger(__name__)
+
 blp = Blueprint(
     "register",
     __name__,
@@ -67,6 +70,7 @@ COMMON_ERRORS = (
 def signups() -> SignupService:
     service = current_app.extensions.get("signup")
     if service is None:
+        logger.warning(errors.NotConfigured.log_message)
         raise errors.NotConfigured()
     return service
 

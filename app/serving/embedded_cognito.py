@@ -807,8 +807,14 @@ class EmbeddedCognito:
         self.deliver(username, value)
 
     def deliver(self, username: str, code: str) -> None:
-        """Where Cognito would email the code: logged, so a developer can finish the flow."""
-        logger.warning("Confirmation code for %s: %s", username, code)
+        """Where Cognito would email the code: logged, so a developer can finish the flow; the
+        fields again on their own, for whatever reads the JSON line."""
+        logger.warning(
+            "Confirmation code for %s: %s",
+            username,
+            code,
+            extra={"username": username, "confirmation_code": code},
+        )
 
     # moto
 

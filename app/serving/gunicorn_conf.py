@@ -3,7 +3,8 @@
 ``gunicorn -c python:app.serving.gunicorn_conf``.
 
 With no COGNITO_USER_POOL_ID the master process starts one embedded Cognito-compatible endpoint
-before forking, so every worker talks to the same user pool.
+before forking, so every worker talks to the same user pool, and gives the rate limits the operator
+left unset generous values (EMBEDDED_LIMITS): the README's examples alone would trip the defaults.
 
 Rate limits counted in memory:// live in one process: several workers would each have their own
 budget, multiplying every limit. So with memory:// there is one worker unless WEB_CONCURRENCY asks
@@ -50,6 +51,15 @@ METRICS_DIR = Path(
 
 _STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
 
+# The limits a developer's `make run` gets while the embedded Cognito serves, each only where the
+# operator set none: trying the README's examples a few times must not meet a 429. A real pool
+# (any COGNITO_* setting) never gets them.
+EMBEDDED_LIMITS = {
+    "SIGNUP_RATE_LIMIT_PER_IP": "1000/minute",
+    "SIGNUP_RATE_LIMIT_PER_IDENTITY": "100/hour",
+    "SIGNUP_RATE_LIMIT_CONFIRM_PER_USERNAME": "100/hour",
+}
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2" if storage_is_shared(_STORAGE_URI) else "1"))
 # gunicorn's own gevent worker, but closing connections gracefully (see app/serving/worker.py).
@@ -88,6 +98,13 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # The embedded Cognito serves from the master, where no app configures logging: its
+        # lines (the confirmation codes) would reach stderr as plain text.
+        "app.serving.embedded_cognito": {
+            "level": "INFO",
+            "handlers": ["stdout"],
+            "propagate": False,
+        },
     },
 }
 
@@ -119,14 +136,17 @@ def on_starting(server):
 
     embedded = EmbeddedCognito().start()
     os.environ.update(embedded.settings())
+    generous = _use_embedded_limits()
     host, port = bind.rsplit(":", 1)
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only for the hint
     settings = Settings.from_env(os.environ)
     password = "" if settings.sign_in.passwordless else ', "password": "Tulip-orbit-4-lantern"'
     server.log.warning(
         "No COGNITO_USER_POOL_ID: serving an embedded Cognito (moto) at %s with user pool %s. "
+        "Its users live in memory and vanish when the server restarts, while the service's own "
+        "records stay in its database (DATABASE_URL; by default SQLite in instance/). "
         "Confirmation codes are logged here; confirming with the answer's sign_in_handle signs "
-        "in, with tokens that verify against %s/%s/.well-known/jwks.json. %s Try:\n"
+        "in, with tokens that verify against %s/%s/.well-known/jwks.json. %s %s Try:\n"
         "  curl -s -X POST http://%s:%s/register -H 'Content-Type: application/json' "
         '-d \'{"email": "ada@example.com"%s}\'',
         embedded.endpoint_url,
@@ -134,9 +154,28 @@ def on_starting(server):
         embedded.endpoint_url,
         embedded.user_pool_id,
         _breached_password_state(settings),
+        _limits_state(generous),
         host,
         port,
         password,
+    )
+
+
+def _use_embedded_limits():
+    """Set EMBEDDED_LIMITS where the operator set no limit; the names set, for the log."""
+    generous = [name for name in EMBEDDED_LIMITS if not os.environ.get(name, "").strip()]
+    os.environ.update({name: EMBEDDED_LIMITS[name] for name in generous})
+    return generous
+
+
+def _limits_state(generous):
+    """One sentence on the rate limits while the embedded Cognito serves."""
+    if not generous:
+        return "Rate limits are as set."
+    limits = ", ".join(f"{name}={EMBEDDED_LIMITS[name]}" for name in generous)
+    return (
+        f"Generous rate limits while the embedded Cognito serves ({limits}); production "
+        "settings never get them."
     )
 
 

@@ -1111,6 +1111,15 @@ def test_the_logged_codes_confirm_the_user(
     assert user["UserStatus"] == "CONFIRMED"
 
 
+def test_a_logged_code_carries_the_username_and_the_code_as_fields(
+    embedded_idp: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sign_up(embedded_idp, embedded, username)
+
+    [record] = [r for r in caplog.records if getattr(r, "username", None) == username]
+    assert record.confirmation_code == logged_codes(caplog, username)[0]
+
+
 def test_secrets_and_passwords_are_never_logged(
     embedded_idp: Any, embedded: EmbeddedCognito, username: str, caplog: pytest.LogCaptureFixture
 ) -> None:
