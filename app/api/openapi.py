@@ -6,18 +6,24 @@
 - :func:`error_answers` documents an endpoint's error answers from the ``app.errors`` types it
   can raise: one entry per status, one example per error code, in the one error shape.
 - :func:`form_body` documents the ``application/x-www-form-urlencoded`` body next to the JSON
-  one: the same schema plus ``redirect_to``, map fields encoded as ``name[key]=value``.
+  one: the same schema plus ``redirect_to``, map fields encoded as ``name[key]=value``, and a
+  blank optional field allowed, since a blank field counts as not given.
+- :class:`SignupConverter` writes what the schemas check beyond single fields (a username or an
+  email, a password unless passwordless) and the character rules as ECMA-262 patterns, so the
+  document admits exactly what the service accepts.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import flask_smorest
 import flask_swagger_ui
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Blueprint, Flask
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import HTTPException
@@ -25,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from app import errors
 from app.api.forms import REDIRECT_FIELD, REDIRECT_MAX_LENGTH
 from app.api.negotiation import FORM_TYPE
-from app.schemas import ErrorSchema
+from app.schemas import Characters, ErrorSchema, RegisterRequestSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,17 +59,99 @@ attempts per A/B variant.
 """
 
 
+class FormVariant:
+    """Marks the form-encoded variant of a request schema (see :func:`form_variant`)."""
+
+
+def body_rules(schema: type[Schema], *, passwordless: bool) -> dict[str, Any]:
+    """What a request schema checks across fields (its ``validates_schema``), as JSON Schema.
+
+    In a form a blank field is not given, so there "given" also means "not blank".
+    """
+    if not issubclass(schema, RegisterRequestSchema):
+        return {}
+    form = issubclass(schema, FormVariant)
+
+    def given(name: str, **rules: object) -> dict[str, Any]:
+        if form:
+            rules = {"minLength": 1, **rules}
+        return {"required": [name], **({"properties": {name: rules}} if rules else {})}
+
+    # Without a username the email is the username, within the username's limit.
+    identity = {"anyOf": [given("username"), given("email", maxLength=128)]}
+    if not passwordless:
+        return {"allOf": [identity, given("password")]}
+    # Without a password, sign-in codes go to an email or a phone number.
+    contact = {"anyOf": [given("password"), given("email"), given("phone_number")]}
+    return {"allOf": [identity, contact]}
+
+
+def blank_allowed(jsonschema: dict[str, Any]) -> dict[str, Any]:
+    """A form's optional fields (and map entries) may be blank: a blank field is not given."""
+    required = set(jsonschema.get("required", ()))
+    properties = jsonschema["properties"]
+    for name, rules in properties.items():
+        if name in required:
+            continue
+        if "additionalProperties" in rules:
+            values = rules["additionalProperties"]
+            rules["additionalProperties"] = {"anyOf": [values, {"const": ""}]}
+        else:
+            properties[name] = {"anyOf": [rules, {"const": ""}]}
+    return jsonschema
+
+
+# What app.api.forms.checked_redirect lets through: no spaces, controls or backslashes.
+_URL_TAIL = r"[^\p{C}\p{Z}\\]*"
+
+
+def redirect_pattern(origins: Iterable[str]) -> str:
+    """``redirect_to`` as checked_redirect takes it: a path here, or a URL on an allowed origin
+    (written as the origin is listed, lower-case and without its default port)."""
+    escaped = ["".join(f"\\{c}" if c in ".[]" else c for c in origin) for origin in sorted(origins)]
+    urls = "".join(f"|{origin}(?:[/?#]{_URL_TAIL})?" for origin in escaped)
+    return f"^(?:/(?!/){_URL_TAIL}{urls})$"
+
+
+class SignupConverter(OpenAPIConverter):
+    """apispec's converter, adding each request schema's cross-field rules (:func:`body_rules`)."""
+
+    # The app's config, set by SignupApi.init_app; read when the blueprints are registered,
+    # once every setting is in it.
+    config: Mapping[str, Any] = {}
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema = super().schema2jsonschema(schema)
+        schema_cls = resolve_schema_cls(schema)
+        if issubclass(schema_cls, FormVariant):
+            origins = self.config.get("SIGNUP_CORS_ORIGINS", ())
+            jsonschema["properties"][REDIRECT_FIELD]["pattern"] = redirect_pattern(origins)
+            blank_allowed(jsonschema)
+        passwordless = bool(self.config.get("SIGNUP_PASSWORDLESS"))
+        return {**jsonschema, **body_rules(schema_cls, passwordless=passwordless)}
+
+
+class SignupPlugin(MarshmallowPlugin):
+    Converter = SignupConverter
+
+
 class SignupApi(flask_smorest.Api):
     """flask-smorest's Api, documenting our error shape instead of its own."""
 
     ERROR_SCHEMA = ErrorSchema
+    # Every answer an operation gives is documented on its own: a catch-all "default" would
+    # make any status conform.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_pagination_header(self) -> None:
         """Nothing here pages: leave the pagination header and schema out of the document."""
 
     def init_app(self, app: Flask, *args: Any, **kwargs: Any) -> None:
-        super().init_app(app, *args, **kwargs)
-        self.ma_plugin.converter.add_attribute_function(map_limits)
+        super().init_app(app, *args, spec_kwargs={"marshmallow_plugin": SignupPlugin()}, **kwargs)
+        converter = self.ma_plugin.converter
+        converter.config = app.config
+        converter.add_attribute_function(map_limits)
+        converter.add_attribute_function(character_rules)
         app.register_blueprint(
             Blueprint(
                 "docs_assets",
@@ -92,6 +180,29 @@ def config() -> dict[str, Any]:
     }
 
 
+def pattern_keywords(rules: Sequence[Any]) -> dict[str, Any]:
+    """The patterns of ``rules`` (Regexp validators, then character rules) as JSON Schema.
+
+    One ``pattern`` per schema: a second one joins it under ``allOf``.
+    """
+    patterns = [rule.regex.pattern for rule in rules if isinstance(rule, validate.Regexp)]
+    patterns += [rule.pattern for rule in rules if isinstance(rule, Characters)]
+    if not patterns:
+        return {}
+    first, *others = patterns
+    return {"pattern": first, **({"allOf": [{"pattern": p} for p in others]} if others else {})}
+
+
+def character_rules(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict:
+    """apispec attribute function: a field's patterns, its character rule among them.
+
+    apispec documents only the first Regexp, and knows nothing of :class:`Characters`.
+    """
+    if isinstance(field, fields.Dict):
+        return {}
+    return pattern_keywords(field.validators)
+
+
 def map_limits(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict:
     """apispec attribute function: a Dict's Length limits entries, and its keys have limits.
 
@@ -104,12 +215,12 @@ def map_limits(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: An
     for length, properties in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
         if length in ret:
             extra[properties] = ret.pop(length)
+    rules = field.key_field.validators if field.key_field else ()
     names: dict[str, Any] = {}
-    for rule in field.key_field.validators if field.key_field else ():
+    for rule in rules:
         if isinstance(rule, validate.Length):
             names.update({"minLength": rule.min, "maxLength": rule.max})
-        elif isinstance(rule, validate.Regexp):
-            names["pattern"] = rule.regex.pattern
+    names.update(pattern_keywords(rules))
     if names:
         extra["propertyNames"] = {key: value for key, value in names.items() if value is not None}
     return extra
@@ -202,7 +313,7 @@ def form_variant(schema: type[Schema]) -> type[Schema]:
         },
     )
     name = schema.__name__.replace("Schema", "FormSchema")
-    return type(name, (schema,), {REDIRECT_FIELD: redirect_to})
+    return type(name, (schema, FormVariant), {REDIRECT_FIELD: redirect_to})
 
 
 def form_body(schema: type[Schema]) -> Callable[[F], F]:
