@@ -198,8 +198,9 @@ def honeypot_field() -> fields.Raw:
         load_only=True,
         data_key=HONEYPOT_FIELD,
         metadata={
+            "not": {"type": "null"},  # anything but null, as Raw takes it
             "description": "A honeypot: leave it out or empty. Hide it from people (off-screen, "
-            'tabindex="-1", autocomplete="off"); a value gets a success answer and does nothing.'
+            'tabindex="-1", autocomplete="off"); a value gets a success answer and does nothing.',
         },
     )
 
@@ -312,7 +313,11 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         validate=[validate.Length(min=1, max=128), username_characters]
     )
     gender = text(ATTRIBUTE_VALUE_MAX)
-    birthdate = fields.String(validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date])
+    # A real day in the calendar: JSON Schema's date format says so, the pattern says the form.
+    birthdate = fields.String(
+        validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date],
+        metadata={"format": "date"},
+    )
     locale = text(64)
     zoneinfo = text(64)
     website = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])

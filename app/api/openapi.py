@@ -87,18 +87,40 @@ def body_rules(schema: type[Schema], *, passwordless: bool) -> dict[str, Any]:
 
 
 def blank_allowed(jsonschema: dict[str, Any]) -> dict[str, Any]:
-    """A form's optional fields (and map entries) may be blank: a blank field is not given."""
+    """A form's optional fields and map entries may be blank: blank means not given."""
     required = set(jsonschema.get("required", ()))
     properties = jsonschema["properties"]
     for name, rules in properties.items():
+        if "type" not in rules and "additionalProperties" not in rules:
+            rules["type"] = "string"  # the honeypot takes anything, and a form sends text
         if name in required:
             continue
         if "additionalProperties" in rules:
-            values = rules["additionalProperties"]
-            rules["additionalProperties"] = {"anyOf": [values, {"const": ""}]}
+            properties[name] = blank_entries_allowed(rules)
         else:
             properties[name] = {"anyOf": [rules, {"const": ""}]}
     return jsonschema
+
+
+def blank_entries_allowed(rules: dict[str, Any]) -> dict[str, Any]:
+    """A form's map, whose blank entries are dropped unread: a name breaking the rules is fine
+    as long as its value is blank."""
+    rules = dict(rules)
+    rules["additionalProperties"] = {"anyOf": [rules["additionalProperties"], {"const": ""}]}
+    # Blank entries do not count either; JSON Schema cannot count the others, so the limit is
+    # said in words (a map past it is refused with 422 on the field).
+    most = rules.pop("maxProperties", None)
+    if most is not None:
+        said = f"At most {most} entries that are not blank."
+        rules["description"] = " ".join(filter(None, (rules.get("description"), said)))
+    names = rules.pop("propertyNames", None)
+    if names:
+        low, high = names.get("minLength", 0), names.get("maxLength", "")
+        patterns = [names["pattern"], *(rule["pattern"] for rule in names.get("allOf", ()))]
+        # Every pattern here is anchored at the start (^): each becomes a lookahead.
+        valid = "".join(f"(?={pattern[1:]})" for pattern in patterns if pattern)
+        rules["patternProperties"] = {f"^(?!(?=[\\s\\S]{{{low},{high}}}$){valid})": {"const": ""}}
+    return rules
 
 
 # What app.api.forms.checked_redirect lets through: no spaces, controls or backslashes.
@@ -186,6 +208,8 @@ def pattern_keywords(rules: Sequence[Any]) -> dict[str, Any]:
     One ``pattern`` per schema: a second one joins it under ``allOf``.
     """
     patterns = [rule.regex.pattern for rule in rules if isinstance(rule, validate.Regexp)]
+    patterns += [url_pattern(rule) for rule in rules if isinstance(rule, validate.URL)]
+    patterns += [EMAIL_PATTERN for rule in rules if isinstance(rule, validate.Email)]
     patterns += [rule.pattern for rule in rules if isinstance(rule, Characters)]
     if not patterns:
         return {}
@@ -193,13 +217,60 @@ def pattern_keywords(rules: Sequence[Any]) -> dict[str, Any]:
     return {"pattern": first, **({"allOf": [{"pattern": p} for p in others]} if others else {})}
 
 
-def character_rules(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict:
-    """apispec attribute function: a field's patterns, its character rule among them.
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.upper()}{char.lower()}]" if char.isalpha() else char for char in word)
 
-    apispec documents only the first Regexp, and knows nothing of :class:`Characters`.
+
+def url_pattern(rule: validate.URL) -> str:
+    """marshmallow's URL validator (absolute, with a TLD) in ECMA-262: its regex, which Python
+    reads case-insensitively and with Unicode digits, and its check of the scheme.
+
+    Its ``\\S`` differs from ECMA-262's only on control and format characters, which every URL
+    field's character rule refuses anyway.
+    """
+    if rule.relative or not rule.require_tld:
+        raise ValueError("Only absolute URLs with a TLD are documented")
+    letter = r"A-Za-z0-9\u00a1-\uffff"
+    label = rf"[{letter}](?:[{letter}\-]{{0,61}}[{letter}])?"
+    hostname = "|".join(
+        (
+            rf"(?:{label}\.)+(?:[A-Za-z\u00a1-\uffff]{{2,6}}\.?|[{letter}\-]{{2,}}\.?)",
+            _any_case("localhost"),
+            r"\p{Nd}{1,3}\.\p{Nd}{1,3}\.\p{Nd}{1,3}\.\p{Nd}{1,3}",
+            r"\[[A-Fa-f0-9]*:[A-Fa-f0-9:]+\]",
+        )
+    )
+    schemes = "|".join(_any_case(scheme) for scheme in sorted(rule.schemes))
+    userinfo = r"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?"
+    return rf"^(?:{schemes})://{userinfo}(?:{hostname})(?::\p{{Nd}}+)?(?:/?|[/?#]\S+)$"
+
+
+_EMAIL_LETTER = r"A-Za-z0-9\u00a1-\uffff"
+_EMAIL_ATOM = r"[\-!#$%&'*+/=?^`{}|~\p{L}\p{N}_]+"
+_EMAIL_BYTE = r"(?:25[0-5]|2[0-4]\p{Nd}|[0-1]?\p{Nd}?\p{Nd})"
+# marshmallow's Email validator in ECMA-262: a dot-atom or quoted local part, then a domain with
+# a TLD, an IPv4 literal, or localhost. Python reads its \w as letters, numbers and "_".
+EMAIL_PATTERN = (
+    rf"^(?:{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*"
+    r'|"(?:[\x01-\x08\x0b\x0c\x0e-\x1f!#-\[\]-\x7f]|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*")@'
+    rf"(?:(?:[{_EMAIL_LETTER}](?:[{_EMAIL_LETTER}\-]{{0,61}}[{_EMAIL_LETTER}])?\.)+"
+    rf"(?:[A-Za-z\u00a1-\uffff]{{2,6}}|[{_EMAIL_LETTER}\-]{{2,}})"
+    rf"|\[{_EMAIL_BYTE}(?:\.{_EMAIL_BYTE}){{3}}\]|localhost)$"
+)
+
+
+def character_rules(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict:
+    """apispec attribute function: a field's patterns, its URL and character rules among them.
+
+    apispec documents only the first Regexp, a URL as ``format: url`` (which JSON Schema does
+    not know), and nothing of :class:`Characters`.
     """
     if isinstance(field, fields.Dict):
         return {}
+    if any(isinstance(rule, (validate.URL, validate.Email)) for rule in field.validators):
+        # The pattern says exactly what is accepted; a format would be read more loosely (a
+        # one-letter TLD) or not at all ("url" is not a JSON Schema format).
+        ret.pop("format", None)
     return pattern_keywords(field.validators)
 
 
