@@ -46,7 +46,9 @@ Every request body may be JSON or a plain HTML form (`application/x-www-form-url
 posted by a browser (`Accept: text/html`) is answered with a page, or with `303 See Other` to its
 `redirect_to`. Every error, on every path, has the same JSON shape (`Error`): `code` is stable
 and machine-readable, `message` is safe to show, `fields` names the request fields at fault.
-Every answer carries `X-Request-ID` (the one sent, if it was sane, or a new one).
+Every answer carries `X-Request-ID` (the one sent, if it was sane, or a new one). A body over
+SIGNUP_MAX_BODY_BYTES (64 KiB by default) is answered 413, however valid its fields. In a form, a
+blank field counts as not given.
 
 Before Cognito, a sign-up passes the deployment's rules, each set by `SIGNUP_RULE_<RULE>` to
 `enforce` (refused with the code below), `shadow` (let through, counted in the
