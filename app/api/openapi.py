@@ -358,6 +358,12 @@ def error_answers(
                     headers=_RETRY_AFTER if status in (429, 503) else None,
                 )
             )
+        # A browser's form post gets the error as a page (the form again, with the messages).
+        pages = {
+            status: {"content": {"text/html": {"schema": {"type": "string"}}}}
+            for status in by_status
+        }
+        answers.append(flask_smorest.Blueprint.doc(responses=pages))
         return documented(view, *answers)
 
     return decorate
