@@ -60,6 +60,11 @@ STANDARD_ATTRIBUTES = (
 )
 
 
+# The space separators (Zs), unchanged since Unicode 4.1, spelled out: some tools (schemathesis
+# among them) read \p{Zs} as any whitespace, tabs and line breaks included.
+_SPELLED = {"Zs": r"\x20\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"}
+
+
 class Characters(validate.Validator):
     """Only characters whose Unicode category starts with one of ``allowed``, or is one of ``also``.
 
@@ -72,7 +77,9 @@ class Characters(validate.Validator):
         self.allowed = allowed
         self.also = also
         self.error = error
-        classes = "".join(f"\\p{{{category}}}" for category in (*allowed, *sorted(also)))
+        classes = "".join(
+            _SPELLED.get(name, f"\\p{{{name}}}") for name in (*allowed, *sorted(also))
+        )
         self.pattern = f"^[{classes}]*$"
 
     def __call__(self, value: str) -> str:
