@@ -25,6 +25,14 @@ _SAFE_TAG = re.compile(r"^[A-Za-z0-9._~+:@/|-](?:[A-Za-z0-9 ._~+:@/|-]*[A-Za-z0-
 # RFC 3986's unreserved and reserved characters plus "%": a URL or path, never whitespace.
 _URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 _TAG_MESSAGE = "Use letters, digits, spaces and . _ ~ + : @ / | - only."
+# What landing_page_url accepts, in ECMA-262 for the OpenAPI document: a path not starting with
+# "//", or an http(s) URL with a host name (the document leaves out bracketed IPv6 hosts).
+_IN_URL = r"A-Za-z0-9\-._~!$&'()*+,;=%"
+LANDING_PAGE_PATTERN = (
+    rf"^(?:/(?!/)[{_IN_URL}:/?#\[\]@]*"
+    rf"|[Hh][Tt][Tt][Pp][Ss]?://(?:[{_IN_URL}:@]*@)?[{_IN_URL}]+(?::[{_IN_URL}:]*)?"
+    rf"(?:[/?#][{_IN_URL}:/?#\[\]@]*)?)$"
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,13 @@ def landing_page_url(value: str) -> None:
     """A path on the site ("/spring?ref=x") or an absolute http(s) URL."""
     if not _URL_CHARACTERS.fullmatch(value):
         raise ValidationError("Send a path or an http(s) URL, percent-encoded.")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # brackets around something that is no IPv6 address
+        raise ValidationError("Send a path starting with / or an http(s) URL.") from None
     is_path = not parts.scheme and not parts.netloc and value.startswith("/")
-    is_url = parts.scheme in ("http", "https") and bool(parts.hostname)
+    is_url = parts.scheme in ("http", "https") and bool(hostname)
     if value.startswith("//") or not (is_path or is_url):
         raise ValidationError("Send a path starting with / or an http(s) URL.")
 
@@ -107,6 +119,9 @@ class AttributionFields(Schema):
     landing_page = LandingPage(
         metadata={
             "description": "The page the form was on: a path or an http(s) URL, up to "
-            f"{LANDING_PAGE_MAX} characters. The query string and fragment are dropped."
+            f"{LANDING_PAGE_MAX} characters. The query string and fragment are dropped.",
+            "minLength": 1,
+            "maxLength": LANDING_PAGE_MAX,
+            "pattern": LANDING_PAGE_PATTERN,
         },
     )

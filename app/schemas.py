@@ -60,28 +60,45 @@ STANDARD_ATTRIBUTES = (
 )
 
 
-def _categories_only(allowed: str, message: str, *, also: frozenset[str] = frozenset()):
-    """A validator accepting characters whose Unicode category starts with one of ``allowed``,
-    or is one of ``also``."""
+# The space separators (Zs), unchanged since Unicode 4.1, spelled out: some tools (schemathesis
+# among them) read \p{Zs} as any whitespace, tabs and line breaks included.
+_SPELLED = {"Zs": r"\x20\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"}
 
-    def check(value: str) -> None:
+
+class Characters(validate.Validator):
+    """Only characters whose Unicode category starts with one of ``allowed``, or is one of ``also``.
+
+    ``pattern`` is the same rule in ECMA-262 with the ``u`` flag, as JSON Schema reads patterns:
+    the OpenAPI document shows it (app/api/openapi.py), so a client checks what we check. A lone
+    surrogate (category Cs) or an unassigned code point (Cn) matches neither.
+    """
+
+    def __init__(self, allowed: str, error: str, *, also: frozenset[str] = frozenset()) -> None:
+        self.allowed = allowed
+        self.also = also
+        self.error = error
+        classes = "".join(
+            _SPELLED.get(name, f"\\p{{{name}}}") for name in (*allowed, *sorted(also))
+        )
+        self.pattern = f"^[{classes}]*$"
+
+    def __call__(self, value: str) -> str:
         for char in value:
             category = unicodedata.category(char)
-            if category[0] not in allowed and category not in also:
-                raise ValidationError(message)
-
-    return check
+            if category[0] not in self.allowed and category not in self.also:
+                raise ValidationError(self.error)
+        return value
 
 
 # Cognito's Username pattern is [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no spaces, no control characters.
-username_characters = _categories_only("LMSNP", "Use letters, numbers and symbols, no spaces.")
+username_characters = Characters("LMSNP", "Use letters, numbers and symbols, no spaces.")
 # Password is [\S]+; control characters are refused too, since no keyboard types them. The same
 # goes for every token-like field (codes, fingerprints, captcha tokens): no spaces, no controls.
-visible = _categories_only("LMSNP", "Must not contain spaces or control characters.")
+visible = Characters("LMSNP", "Must not contain spaces or control characters.")
 password_characters = visible
 # Free text (names, locale) may contain spaces but never control characters or line breaks
 # (U+2028 and U+2029 are separators, not spaces: they would break a name across lines).
-printable = _categories_only(
+printable = Characters(
     "LMSNP", "Must not contain control characters or line breaks.", also=frozenset({"Zs"})
 )
 no_spaces = re.compile(r"^\S+$")
@@ -188,8 +205,9 @@ def honeypot_field() -> fields.Raw:
         load_only=True,
         data_key=HONEYPOT_FIELD,
         metadata={
+            "not": {"type": "null"},  # anything but null, as Raw takes it
             "description": "A honeypot: leave it out or empty. Hide it from people (off-screen, "
-            'tabindex="-1", autocomplete="off"); a value gets a success answer and does nothing.'
+            'tabindex="-1", autocomplete="off"); a value gets a success answer and does nothing.',
         },
     )
 
@@ -237,8 +255,6 @@ def captcha_from(data: dict[str, Any]) -> tuple[str | None, str]:
 SIGN_IN_HANDLE = re.compile(r"^[A-Za-z0-9_-]{48}$")
 SIGN_IN_HANDLE_PATTERN = {"pattern": SIGN_IN_HANDLE.pattern}
 
-# The character rules are Unicode categories JSON Schema cannot say; ^\S+$ is what it can.
-NO_SPACES_PATTERN = {"pattern": no_spaces.pattern}
 USERNAME_RULE = "1-128 letters, numbers, marks, symbols or punctuation: no spaces."
 
 EMAIL_AS_USERNAME_RULE = (
@@ -248,7 +264,7 @@ EMAIL_AS_USERNAME_RULE = (
 
 username_field = fields.String(
     validate=[validate.Length(min=1, max=128), username_characters],
-    metadata={"description": f"Defaults to email. {USERNAME_RULE}", **NO_SPACES_PATTERN},
+    metadata={"description": f"Defaults to email. {USERNAME_RULE}"},
 )
 
 
@@ -277,7 +293,6 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             "or a phone number. A password known from data breaches (the Pwned Passwords "
             "corpus, only a 5-character prefix of its SHA-1 is sent) is refused with "
             "`breached_password` (SIGNUP_RULE_BREACHED_PASSWORD).",
-            **NO_SPACES_PATTERN,
         },
     )
     # marshmallow's Email and Url let bidi overrides, zero-width and control characters through.
@@ -305,7 +320,11 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         validate=[validate.Length(min=1, max=128), username_characters]
     )
     gender = text(ATTRIBUTE_VALUE_MAX)
-    birthdate = fields.String(validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date])
+    # A real day in the calendar: JSON Schema's date format says so, the pattern says the form.
+    birthdate = fields.String(
+        validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date],
+        metadata={"format": "date"},
+    )
     locale = text(64)
     zoneinfo = text(64)
     website = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
@@ -380,7 +399,7 @@ class ConfirmRequestSchema(_RequestSchema):
     username = fields.String(
         required=True,
         validate=username_field.validate,
-        metadata={"description": USERNAME_RULE, **NO_SPACES_PATTERN},
+        metadata={"description": USERNAME_RULE},
     )
     code = fields.String(
         required=True,
@@ -411,7 +430,7 @@ class ResendRequestSchema(_RequestSchema):
     username = fields.String(
         required=True,
         validate=username_field.validate,
-        metadata={"description": USERNAME_RULE, **NO_SPACES_PATTERN},
+        metadata={"description": USERNAME_RULE},
     )
     honeypot = honeypot_field()
 

@@ -32,7 +32,7 @@ HEADER_DOC = {
     "in": "header",
     "name": HEADER,
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _KEY.pattern},
     "description": "A unique value per logical request (e.g. a UUID). A retry with the same key "
     "and body gets the first answer again, marked `Idempotent-Replayed: true`, without a second "
     "call to Cognito; the same key with another body is a 422 `idempotency_key_reused`; while the "
