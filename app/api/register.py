@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import after_this_request, current_app, g, redirect, request
+from flask_babel import gettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
@@ -114,9 +115,9 @@ def register(signup: SignupRequest):
         return form_answer(
             "result.html",
             201,
-            heading="Check your inbox",
+            heading=gettext("Check your inbox"),
             delivery=registered.code_delivery,
-            next_step="Enter the code to finish signing up.",
+            next_step=gettext("Enter the code to finish signing up."),
             username=signup.username,
         )
     return _registered_answer(registered, with_handle=not browser)
@@ -176,15 +177,22 @@ def confirm(confirmation: ConfirmRequest):
 def _confirmed_page(confirmed: Confirmed):
     urls = settings()
     if not confirmed.signed_in:
-        link = urls.sign_in_url and {"url": urls.sign_in_url, "label": "Sign in"}
+        link = urls.sign_in_url and {"url": urls.sign_in_url, "label": gettext("Sign in")}
         return form_answer(
-            "result.html", 200, heading="You're signed up", next_step="You can sign in.", link=link
+            "result.html",
+            200,
+            heading=gettext("You're signed up"),
+            next_step=gettext("You can sign in."),
+            link=link,
         )
     target = g.get("redirect_to") or urls.signed_in_url
     if target:
         return redirect(target, 303)
     return form_answer(
-        "result.html", 200, heading="You're signed in", next_step="Your account is ready."
+        "result.html",
+        200,
+        heading=gettext("You're signed in"),
+        next_step=gettext("Your account is ready."),
     )
 
 
@@ -229,9 +237,9 @@ def resend(resend: ResendRequest):
         return form_answer(
             "result.html",
             200,
-            heading="A new code is on its way",
+            heading=gettext("A new code is on its way"),
             delivery=resent.code_delivery,
-            next_step="Enter the new code to finish signing up.",
+            next_step=gettext("Enter the new code to finish signing up."),
             username=resend.username,
         )
     return resent
