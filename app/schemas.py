@@ -182,8 +182,9 @@ class _RequestSchema(Schema):
         validate=OneOf(LANGUAGES),
         metadata={
             "description": "The language of the answer's messages (and of the page a form gets "
-            "back): one of en, de, fr, es. Optional: without it, Accept-Language decides, then "
-            "English. A landing page in one of these languages passes its own."
+            "back): one of en, de, fr, es. Optional; a lang query parameter wins over it, and "
+            "without either, Accept-Language decides, then English. A landing page in one of "
+            "these languages passes its own."
         },
     )
 

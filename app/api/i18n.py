@@ -12,6 +12,16 @@ from flask_babel import Babel, get_locale
 
 from app.languages import DEFAULT_LANGUAGE, LANG_FIELD, LANGUAGES
 
+# The query parameter, for the OpenAPI document of every endpoint a person reads the answer of.
+LANG_PARAMETER = {
+    "in": "query",
+    "name": LANG_FIELD,
+    "required": False,
+    "schema": {"type": "string", "enum": list(LANGUAGES)},
+    "description": "The answer's language; without it, a body's lang field, Accept-Language, then "
+    "English decide. Any other value is ignored.",
+}
+
 
 def select_language() -> str:
     """The language of this request's answer: ``lang``, else Accept-Language, else English."""

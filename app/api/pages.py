@@ -6,6 +6,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.api.body import Blueprint
+from app.api.i18n import LANG_PARAMETER
 from app.api.negotiation import page
 
 blp = Blueprint("pages", __name__, description="Pages for people.")
@@ -29,6 +30,7 @@ SCRIPT_MESSAGES = {
 
 
 @blp.get("/")
+@blp.doc(parameters=[LANG_PARAMETER])
 @blp.response(200, {"type": "string"}, content_type="text/html")
 def demo():
     """The demo sign-up page: register, then confirm with the code; works without JavaScript."""

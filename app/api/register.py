@@ -12,6 +12,7 @@ from app import errors
 from app.api.body import Blueprint
 from app.api.client_ip import request_client_ip as client_ip
 from app.api.forms import form_answer
+from app.api.i18n import LANG_PARAMETER
 from app.api.idempotency import HEADER_DOC, IDEMPOTENCY_ERRORS, idempotent
 from app.api.negotiation import is_form, wants_page
 from app.api.openapi import error_answers, form_body, page_answers
@@ -75,7 +76,7 @@ def signups() -> SignupService:
 @blp.post("")
 @blp.arguments(RegisterRequestSchema(), location="body")
 @form_body(RegisterRequestSchema)
-@blp.doc(parameters=[HEADER_DOC])
+@blp.doc(parameters=[HEADER_DOC, LANG_PARAMETER])
 @idempotent
 @blp.response(201, RegisterResponseSchema(), headers=HANDLE_SET_COOKIE_DOC)
 @page_answers(
@@ -136,7 +137,7 @@ def _registered_answer(registered: Registered, *, with_handle: bool) -> dict[str
 @blp.post("/confirm")
 @blp.arguments(ConfirmRequestSchema(), location="body")
 @form_body(ConfirmRequestSchema)
-@blp.doc(parameters=[HANDLE_COOKIE_PARAMETER])
+@blp.doc(parameters=[HANDLE_COOKIE_PARAMETER, LANG_PARAMETER])
 @blp.response(200, ConfirmResponseSchema(), headers=TOKEN_SET_COOKIES_DOC)
 @page_answers(
     blp,
@@ -213,7 +214,7 @@ def _confirmed_answer(confirmed: Confirmed, *, browser: bool) -> dict[str, Any]:
 @blp.post("/resend")
 @blp.arguments(ResendRequestSchema(), location="body")
 @form_body(ResendRequestSchema)
-@blp.doc(parameters=[HEADER_DOC])
+@blp.doc(parameters=[HEADER_DOC, LANG_PARAMETER])
 @idempotent
 @blp.response(200, ResendResponseSchema())
 @page_answers(
