@@ -36,9 +36,10 @@ def select_language() -> str:
 
 
 def say_language(response: Response) -> Response:
-    """Content-Language on every answer; Vary unless the query string fixed the language."""
+    """Content-Language on every answer; Vary unless the query string fixed the language, or
+    the answer is a file (signup.js, the stylesheet), the same in every language."""
     response.headers.setdefault("Content-Language", str(get_locale() or DEFAULT_LANGUAGE))
-    if not g.get("language_from_query"):
+    if not g.get("language_from_query") and request.endpoint != "static":
         response.vary.add("Accept-Language")
     return response
 

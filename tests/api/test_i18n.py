@@ -167,6 +167,14 @@ def test_every_answer_says_its_language(client, path):
     assert response.headers["Content-Language"] == "fr"
 
 
+def test_files_say_a_language_but_do_not_vary_by_it(client):
+    response = client.get("/static/signup.js", headers={"Accept-Language": "es"})
+
+    assert response.headers["Content-Language"] == "es"
+    assert "Accept-Language" not in response.headers.get("Vary", "")
+    response.close()
+
+
 def test_a_form_re_rendered_with_errors_is_in_the_chosen_language(client):
     response = client.post(
         "/register", data=signup_body(email="not-an-email", lang="de"), headers=BROWSER
