@@ -20,7 +20,7 @@ $(VENV)/.runtime: $(BIN)/python requirements.txt
 $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.runtime
 	$(BIN)/pybabel compile --statistics --input-file $< --output-file $@ --locale $*
 
-$(VENV)/.dev: $(VENV)/.runtime $(CATALOGS) tests/requirements.txt
+$(VENV)/.dev: $(VENV)/.runtime tests/requirements.txt | $(CATALOGS)
 	$(BIN)/python -m pip install --quiet -r tests/requirements.txt
 	touch $@
 
