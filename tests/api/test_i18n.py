@@ -189,6 +189,16 @@ def test_a_form_re_rendered_with_errors_is_in_the_chosen_language(client):
     assert '<input type="hidden" name="lang" value="de">' in page  # the next post keeps it
 
 
+def test_a_form_sign_up_answers_with_a_page_in_the_chosen_language(client):
+    response = client.post("/register", data=signup_body(lang="fr"), headers=BROWSER)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 201
+    assert "<h1>Consultez votre boîte de réception</h1>" in page
+    assert "par e-mail à <strong>a***@e***</strong>" in page
+    assert ">Confirmer</button>" in page
+
+
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_the_demo_page_gives_signup_js_its_messages_in_the_page_language(client, language):
     page = client.get(f"/?lang={language}").get_data(as_text=True)
