@@ -7,6 +7,9 @@ catch them the same way. Clients always receive::
 
 ``fields`` maps a request field to messages a form can show next to it; it is ``{}`` when the error
 is not about a particular field.
+
+``message`` and ``fields`` are in the request's language (app/api/i18n.py): the descriptions are
+``lazy_gettext``, read when the body is built; ``code`` is the same in every language.
 """
 
 from __future__ import annotations
