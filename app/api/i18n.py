@@ -7,7 +7,7 @@ app/translations; `make messages` extracts and updates them, the Makefile's setu
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, get_locale
 
 from app.languages import DEFAULT_LANGUAGE, LANG_FIELD, LANGUAGES
@@ -25,6 +25,8 @@ LANG_PARAMETER = {
 
 def select_language() -> str:
     """The language of this request's answer: ``lang``, else Accept-Language, else English."""
+    if not has_request_context():  # the CLI, in an app context only: English
+        return DEFAULT_LANGUAGE
     explicit = request.args.get(LANG_FIELD)
     g.language_from_query = explicit in LANGUAGES
     if explicit not in LANGUAGES:
