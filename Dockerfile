@@ -5,6 +5,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+# The translations, compiled (the .mo files are build output, not in the repository).
+COPY app/translations /opt/translations
+RUN /opt/venv/bin/pybabel compile --directory /opt/translations
 
 # Runtime stage: the virtualenv and the code, run by an unprivileged user.
 FROM python:3.11-slim
@@ -18,6 +21,7 @@ RUN useradd --system --uid 10001 --home-dir /srv signup
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv
 COPY --chown=root:root app ./app
+COPY --from=build --chown=root:root /opt/translations ./app/translations
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root wsgi.py ./
 # The default DATABASE_URL is an SQLite file in /srv/instance; production sets a PostgreSQL URL.

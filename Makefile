@@ -1,10 +1,13 @@
 # `make run` serves the service; `make test` lints and runs the suite (the long soak is `make soak`).
-# Both set up .venv first.
+# Both set up .venv first, and compile the translations (`make messages` updates them).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+TRANSLATIONS := app/translations
+# The compiled catalogs are build output, made from the translators' .po files (not in git).
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test lint format setup clean bench bench-patches soak
+.PHONY: run test lint format setup messages clean bench bench-patches soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +17,22 @@ $(VENV)/.runtime: $(BIN)/python requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime tests/requirements.txt
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics --input-file $< --output-file $@ --locale $*
+
+$(VENV)/.dev: $(VENV)/.runtime tests/requirements.txt | $(CATALOGS)
 	$(BIN)/python -m pip install --quiet -r tests/requirements.txt
 	touch $@
 
-setup: $(VENV)/.runtime
+setup: $(VENV)/.runtime $(CATALOGS)
+
+# Every translatable string of the code and the pages into messages.pot, then into each language's
+# .po: new strings arrive empty for a translator (the suite fails until they are translated).
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --add-location file \
+		--sort-by-file --omit-header --output-file $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --input-file $(TRANSLATIONS)/messages.pot --output-dir $(TRANSLATIONS) \
+		--no-fuzzy-matching --ignore-obsolete
 
 # Migrations first: DATABASE_URL defaults to an SQLite file in instance/, created on demand.
 run: setup
@@ -58,4 +72,4 @@ soak: $(VENV)/.dev
 	$(BIN)/python -m pytest -c tests/pytest.ini -m slow tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CATALOGS)

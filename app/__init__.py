@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_storage(app)
     register_telemetry(app)
     register_api(app, settings)
+    register_languages(app)
     register_rate_limits(app, settings)
     register_services(app, settings)
     register_readiness_checks(app, settings)
@@ -99,6 +100,13 @@ def register_api(app: Flask, settings: Settings) -> None:
     forms.init_app(app)
     idempotency.init_app(app)
     sign_in.init_app(app, settings.sign_in)
+
+
+def register_languages(app: Flask) -> None:
+    """Answers in the person's language: English, German, French or Spanish."""
+    from app.api import i18n
+
+    i18n.init_app(app)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:

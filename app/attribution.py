@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from marshmallow import Schema, ValidationError, fields, validate
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError
 
+from app.fields import Length, String
 from app.patterns import Pattern
 
 VARIANT_MAX = 64
@@ -24,7 +27,7 @@ LANDING_PAGE_MAX = 512
 _SAFE_TAG = re.compile(r"^[A-Za-z0-9._~+:@/|-](?:[A-Za-z0-9 ._~+:@/|-]*[A-Za-z0-9._~+:@/|-])?$")
 # RFC 3986's unreserved and reserved characters plus "%": a URL or path, never whitespace.
 _URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
-_TAG_MESSAGE = "Use letters, digits, spaces and . _ ~ + : @ / | - only."
+_TAG_MESSAGE = _l("Use letters, digits, spaces and . _ ~ + : @ / | - only.")
 # What landing_page_url accepts, in ECMA-262 for the OpenAPI document: a path not starting with
 # "//", or an http(s) URL with a host name (the document leaves out bracketed IPv6 hosts).
 _IN_URL = r"A-Za-z0-9\-._~!$&'()*+,;=%"
@@ -69,16 +72,16 @@ ATTRIBUTION_FIELDS = tuple(Attribution.__dataclass_fields__)
 def landing_page_url(value: str) -> None:
     """A path on the site ("/spring?ref=x") or an absolute http(s) URL."""
     if not _URL_CHARACTERS.fullmatch(value):
-        raise ValidationError("Send a path or an http(s) URL, percent-encoded.")
+        raise ValidationError(gettext("Send a path or an http(s) URL, percent-encoded."))
     try:
         parts = urlsplit(value)
         hostname = parts.hostname
     except ValueError:  # brackets around something that is no IPv6 address
-        raise ValidationError("Send a path starting with / or an http(s) URL.") from None
+        raise ValidationError(gettext("Send a path starting with / or an http(s) URL.")) from None
     is_path = not parts.scheme and not parts.netloc and value.startswith("/")
     is_url = parts.scheme in ("http", "https") and bool(hostname)
     if value.startswith("//") or not (is_path or is_url):
-        raise ValidationError("Send a path starting with / or an http(s) URL.")
+        raise ValidationError(gettext("Send a path starting with / or an http(s) URL."))
 
 
 def without_query(value: str) -> str:
@@ -87,22 +90,22 @@ def without_query(value: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
 
 
-def _tag(max_length: int, description: str) -> fields.String:
-    return fields.String(
+def _tag(max_length: int, description: str) -> String:
+    return String(
         validate=[
-            validate.Length(min=1, max=max_length),
+            Length(min=1, max=max_length),
             Pattern(_SAFE_TAG, error=_TAG_MESSAGE),
         ],
         metadata={"description": description},
     )
 
 
-class LandingPage(fields.String):
+class LandingPage(String):
     """A landing page, checked as sent, then kept and forwarded without its query string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         page = super()._deserialize(value, attr, data, **kwargs)
-        validate.Length(min=1, max=LANDING_PAGE_MAX)(page)
+        Length(min=1, max=LANDING_PAGE_MAX)(page)
         landing_page_url(page)
         return without_query(page)
 

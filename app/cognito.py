@@ -31,6 +31,8 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from app import errors
 from app.config import CognitoSettings, Secret, Settings
@@ -151,14 +153,14 @@ class AuthTokens:
 # Cognito's policy messages ("Password did not conform with policy: Password must have symbol
 # characters") become our own words: a client sees what to change, never upstream text.
 _PASSWORD_RULES = (
-    (re.compile(r"long enough|length", re.I), "Use a longer password."),
-    (re.compile(r"uppercase", re.I), "Add an uppercase letter."),
-    (re.compile(r"lowercase", re.I), "Add a lowercase letter."),
-    (re.compile(r"numeric|number", re.I), "Add a number."),
-    (re.compile(r"symbol", re.I), "Add a symbol, such as ! or %."),
-    (re.compile(r"reuse|previous", re.I), "Choose a password you have not used before."),
+    (re.compile(r"long enough|length", re.I), _l("Use a longer password.")),
+    (re.compile(r"uppercase", re.I), _l("Add an uppercase letter.")),
+    (re.compile(r"lowercase", re.I), _l("Add a lowercase letter.")),
+    (re.compile(r"numeric|number", re.I), _l("Add a number.")),
+    (re.compile(r"symbol", re.I), _l("Add a symbol, such as ! or %.")),
+    (re.compile(r"reuse|previous", re.I), _l("Choose a password you have not used before.")),
 )
-_POLICY_FALLBACK_HINT = "This password does not meet the password policy."
+_POLICY_FALLBACK_HINT = _l("This password does not meet the password policy.")
 
 # Errors that mean our deployment is wrong (bad client id, secret, pool or roles): the user can do
 # nothing about them, the operator must, so they are logged loudly and answered with a 502.
@@ -211,8 +213,8 @@ KNOWN_ERROR_CODES = frozenset(
 
 def password_messages(cognito_message: str) -> list[str]:
     """Readable hints for an InvalidPassword message, one per policy rule it mentions."""
-    hints = [hint for pattern, hint in _PASSWORD_RULES if pattern.search(cognito_message)]
-    return hints or [_POLICY_FALLBACK_HINT]
+    hints = [str(hint) for pattern, hint in _PASSWORD_RULES if pattern.search(cognito_message)]
+    return hints or [str(_POLICY_FALLBACK_HINT)]
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def _on_field(error_type: type[errors.APIError], field: str) -> errors.APIError:
 
 
 def _alias_exists(_refusal: _Refusal) -> errors.APIError:
-    message = "Another account already uses this email address or phone number."
+    message = gettext("Another account already uses this email address or phone number.")
     return errors.UsernameTaken(message, fields={"email": [message]})
 
 
@@ -249,7 +251,7 @@ def _invalid_parameter(refusal: _Refusal) -> errors.APIError:
         if re.search(rf"(?<![\w:]){re.escape(attribute)}(?![\w:])", refusal.message)
     ]
     return errors.InvalidFields(
-        fields={field: ["The user pool does not accept this value."] for field in named}
+        fields={field: [gettext("The user pool does not accept this value.")] for field in named}
     )
 
 

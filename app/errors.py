@@ -7,6 +7,9 @@ catch them the same way. Clients always receive::
 
 ``fields`` maps a request field to messages a form can show next to it; it is ``{}`` when the error
 is not about a particular field.
+
+``message`` and ``fields`` are in the request's language (app/api/i18n.py): the descriptions are
+``lazy_gettext``, read when the body is built; ``code`` is the same in every language.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import g
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
@@ -28,7 +33,7 @@ class APIError(HTTPException):
 
     code = 500
     error_code = "internal_error"
-    description = "Something went wrong on our side. Please try again."
+    description = _l("Something went wrong on our side. Please try again.")
 
     def __init__(
         self,
@@ -45,7 +50,7 @@ class APIError(HTTPException):
 class MalformedBody(APIError):
     code = 400
     error_code = "malformed_body"
-    description = "The request body could not be read."
+    description = _l("The request body could not be read.")
 
 
 class TooManyFields(APIError):
@@ -53,13 +58,13 @@ class TooManyFields(APIError):
 
     code = 413
     error_code = "request_entity_too_large"
-    description = "The request has too many fields."
+    description = _l("The request has too many fields.")
 
 
 class UnsupportedContentType(APIError):
     code = 415
     error_code = "unsupported_media_type"
-    description = "Send the body as application/json or application/x-www-form-urlencoded."
+    description = _l("Send the body as application/json or application/x-www-form-urlencoded.")
 
 
 class InvalidFields(APIError):
@@ -67,68 +72,68 @@ class InvalidFields(APIError):
 
     code = 422
     error_code = "invalid_fields"
-    description = "Some fields are not valid."
+    description = _l("Some fields are not valid.")
 
 
 class CodeMismatch(InvalidFields):
     error_code = "code_mismatch"
-    description = "The confirmation code is not correct."
+    description = _l("The confirmation code is not correct.")
 
 
 class CodeExpired(InvalidFields):
     error_code = "code_expired"
-    description = "The confirmation code has expired. Ask for a new one."
+    description = _l("The confirmation code has expired. Ask for a new one.")
 
 
 class InvalidSignInHandle(InvalidFields):
     """A sign-in handle we did not issue, or issued longer ago than any code stays valid."""
 
     error_code = "invalid_sign_in_handle"
-    description = (
+    description = _l(
         "This sign-in handle is not valid or has expired. Confirm without it, then sign in."
     )
 
 
 class SignupRejected(InvalidFields):
     error_code = "signup_rejected"
-    description = "The sign-up was rejected."
+    description = _l("The sign-up was rejected.")
 
 
 class UsernameTaken(APIError):
     code = 409
     error_code = "username_exists"
-    description = "An account with this username already exists."
+    description = _l("An account with this username already exists.")
 
 
 class AlreadyConfirmed(APIError):
     code = 409
     error_code = "already_confirmed"
-    description = "This account is already confirmed."
+    description = _l("This account is already confirmed.")
 
 
 class UserNotFound(APIError):
     code = 404
     error_code = "user_not_found"
-    description = "No account is waiting for confirmation under this username."
+    description = _l("No account is waiting for confirmation under this username.")
 
 
 class TooManyAttempts(APIError):
     code = 429
     error_code = "too_many_attempts"
-    description = "Too many attempts. Wait a while before trying again."
+    description = _l("Too many attempts. Wait a while before trying again.")
 
 
 class Forbidden(APIError):
     code = 403
     error_code = "forbidden"
-    description = "The request was refused."
+    description = _l("The request was refused.")
 
 
 class CrossOriginForm(Forbidden):
     """A browser posted a form from a page on an origin that is not ours or allowlisted."""
 
     error_code = "cross_origin_form"
-    description = "This form can only be sent from this site or one of its landing pages."
+    description = _l("This form can only be sent from this site or one of its landing pages.")
 
 
 class SignInNotCompleted(APIError):
@@ -137,7 +142,7 @@ class SignInNotCompleted(APIError):
 
     code = 401
     error_code = "sign_in_not_completed"
-    description = "You are signed up. Please sign in."
+    description = _l("You are signed up. Please sign in.")
 
 
 class SessionRefused(SignInNotCompleted):
@@ -157,12 +162,12 @@ class UpstreamError(APIError):
 
     code = 502
     error_code = "upstream_error"
-    description = "The identity provider failed. Please try again later."
+    description = _l("The identity provider failed. Please try again later.")
 
 
 class CodeDeliveryFailed(UpstreamError):
     error_code = "code_delivery_failed"
-    description = (
+    description = _l(
         "The account may have been created, but the confirmation code could not be sent. "
         "Ask for a new code in a few minutes."
     )
@@ -171,7 +176,7 @@ class CodeDeliveryFailed(UpstreamError):
 class UpstreamUnavailable(APIError):
     code = 503
     error_code = "upstream_unavailable"
-    description = "The identity provider cannot be reached. Please try again shortly."
+    description = _l("The identity provider cannot be reached. Please try again shortly.")
 
 
 class NotConfigured(UpstreamUnavailable):
@@ -179,7 +184,7 @@ class NotConfigured(UpstreamUnavailable):
     start, where CLI commands build the app without one and need none."""
 
     error_code = "not_configured"
-    description = "Sign-ups are not available right now."
+    description = _l("Sign-ups are not available right now.")
     log_message = "No COGNITO_* settings: sign-ups are refused (503 not_configured)"
 
 
@@ -188,29 +193,29 @@ class StorageUnavailable(APIError):
 
     code = 503
     error_code = "storage_unavailable"
-    description = "Sign-ups are paused for a moment. Please try again shortly."
+    description = _l("Sign-ups are paused for a moment. Please try again shortly.")
 
 
 class IdempotencyKeyReused(APIError):
     code = 422
     error_code = "idempotency_key_reused"
-    description = "This Idempotency-Key was already used for a different request."
+    description = _l("This Idempotency-Key was already used for a different request.")
 
 
 class IdempotencyInProgress(APIError):
     code = 409
     error_code = "idempotency_in_progress"
-    description = "A request with this Idempotency-Key is still in progress. Retry shortly."
+    description = _l("A request with this Idempotency-Key is still in progress. Retry shortly.")
 
 
 class UpstreamThrottled(UpstreamUnavailable):
     error_code = "upstream_throttled"
-    description = "The service is busy. Please try again shortly."
+    description = _l("The service is busy. Please try again shortly.")
 
 
 class CodeDeliveryLimited(UpstreamUnavailable):
     error_code = "code_delivery_limited"
-    description = (
+    description = _l(
         "The account may have been created, but no confirmation code could be sent right now. "
         "Ask for a new code later."
     )
@@ -225,7 +230,7 @@ class RateLimited(APIError):
 
     code = 429
     error_code = "rate_limited"
-    description = "Too many requests."
+    description = _l("Too many requests.")
 
     def __init__(
         self,
@@ -236,7 +241,11 @@ class RateLimited(APIError):
         reset_at: int,
         retry_after: int,
     ) -> None:
-        message = f"{reason or self.description} Try again in {wait_phrase(retry_after)}."
+        message = gettext(
+            "%(reason)s Try again in %(wait)s.",
+            reason=reason or self.description,
+            wait=wait_phrase(retry_after),
+        )
         super().__init__(message, retry_after=retry_after)
         self.limit_name = limit_name
         self.limit = limit
@@ -256,11 +265,12 @@ class RateLimited(APIError):
 def wait_phrase(seconds: int) -> str:
     """A person's reading of a Retry-After value."""
     if seconds < 90:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"{minutes} minutes"
-    return f"{round(minutes / 60)} hours"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    hours = round(minutes / 60)
+    return ngettext("%(num)d hour", "%(num)d hours", hours)
 
 
 class SignupsBusy(APIError):
@@ -268,7 +278,7 @@ class SignupsBusy(APIError):
 
     code = 503
     error_code = "busy"
-    description = "Sign-ups are very busy right now. Please try again in a moment."
+    description = _l("Sign-ups are very busy right now. Please try again in a moment.")
 
 
 class RateLimitsUnavailable(APIError):
@@ -276,25 +286,25 @@ class RateLimitsUnavailable(APIError):
 
     code = 503
     error_code = "temporarily_unavailable"
-    description = "Sign-ups are briefly unavailable. Please try again shortly."
+    description = _l("Sign-ups are briefly unavailable. Please try again shortly.")
 
 
 class CaptchaFailed(InvalidFields):
     error_code = "captcha_failed"
-    description = "The captcha check failed. Please complete it again."
+    description = _l("The captcha check failed. Please complete it again.")
 
 
 class CaptchaUnavailable(APIError):
     code = 503
     error_code = "captcha_unavailable"
-    description = "The captcha check is unavailable right now. Please try again shortly."
+    description = _l("The captcha check is unavailable right now. Please try again shortly.")
 
 
 class BreachedPassword(InvalidFields):
     """The password is in the Pwned Passwords corpus: attackers try such passwords first."""
 
     error_code = "breached_password"
-    description = (
+    description = _l(
         "This password has appeared in a data breach, so it is among the first ones attackers "
         "try. Choose another one."
     )
@@ -305,31 +315,31 @@ class PasswordCheckUnavailable(APIError):
 
     code = 503
     error_code = "password_check_unavailable"
-    description = "The password check is unavailable right now. Please try again shortly."
+    description = _l("The password check is unavailable right now. Please try again shortly.")
 
 
 class DisposableEmail(InvalidFields):
     error_code = "disposable_email"
-    description = "This email domain gives out throwaway addresses. Use an address you keep."
+    description = _l("This email domain gives out throwaway addresses. Use an address you keep.")
 
 
 class EmailDomainNotAllowed(InvalidFields):
     """The domain is not on SIGNUP_EMAIL_DOMAINS_ALLOWED."""
 
     error_code = "email_domain_not_allowed"
-    description = "Sign-ups here need an email address at one of the accepted domains."
+    description = _l("Sign-ups here need an email address at one of the accepted domains.")
 
 
 class EmailDomainDenied(InvalidFields):
     """The domain is on SIGNUP_EMAIL_DOMAINS_DENIED."""
 
     error_code = "email_domain_denied"
-    description = "Sign-ups with an email address at this domain are not accepted."
+    description = _l("Sign-ups with an email address at this domain are not accepted.")
 
 
 class EmailSubaddress(InvalidFields):
     error_code = "email_subaddress"
-    description = "Use your email address without the +tag part."
+    description = _l("Use your email address without the +tag part.")
 
 
 class AdminUnauthorized(APIError):
@@ -337,7 +347,7 @@ class AdminUnauthorized(APIError):
 
     code = 401
     error_code = "unauthorized"
-    description = "This page needs the report token (SIGNUP_REPORT_TOKEN)."
+    description = _l("This page needs the report token (SIGNUP_REPORT_TOKEN).")
 
     def get_headers(
         self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
@@ -351,7 +361,7 @@ class AdminUnauthorized(APIError):
 class UpstreamTimeout(APIError):
     code = 504
     error_code = "upstream_timeout"
-    description = "The identity provider did not answer in time. Please try again."
+    description = _l("The identity provider did not answer in time. Please try again.")
 
 
 def error_body(error: HTTPException) -> dict[str, object]:
@@ -360,8 +370,12 @@ def error_body(error: HTTPException) -> dict[str, object]:
         return {
             "status": error.code,
             "code": error.error_code,
-            "message": error.description,
-            "fields": error.fields,
+            # Messages may be lazy (translated when read): read here, in the request's language.
+            "message": str(error.description),
+            "fields": {
+                name: [str(message) for message in messages]
+                for name, messages in error.fields.items()
+            },
         }
     return {
         "status": error.code,

@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 from flask import current_app, has_app_context
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
 from marshmallow import (
     RAISE,
     Schema,
@@ -24,6 +26,18 @@ from marshmallow import (
 )
 
 from app.attribution import Attribution, AttributionFields
+from app.fields import (
+    FIELD_MESSAGES,
+    SCHEMA_MESSAGES,
+    Dict,
+    Email,
+    Length,
+    OneOf,
+    Raw,
+    String,
+    Url,
+)
+from app.languages import LANG_FIELD, LANGUAGES
 from app.patterns import Pattern
 
 ATTRIBUTE_VALUE_MAX = 2048
@@ -73,7 +87,9 @@ class Characters(validate.Validator):
     surrogate (category Cs) or an unassigned code point (Cn) matches neither.
     """
 
-    def __init__(self, allowed: str, error: str, *, also: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, allowed: str, error: str | LazyString, *, also: frozenset[str] = frozenset()
+    ) -> None:
         self.allowed = allowed
         self.also = also
         self.error = error
@@ -86,20 +102,20 @@ class Characters(validate.Validator):
         for char in value:
             category = unicodedata.category(char)
             if category[0] not in self.allowed and category not in self.also:
-                raise ValidationError(self.error)
+                raise ValidationError(str(self.error))
         return value
 
 
 # Cognito's Username pattern is [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no spaces, no control characters.
-username_characters = Characters("LMSNP", "Use letters, numbers and symbols, no spaces.")
+username_characters = Characters("LMSNP", _l("Use letters, numbers and symbols, no spaces."))
 # Password is [\S]+; control characters are refused too, since no keyboard types them. The same
 # goes for every token-like field (codes, fingerprints, captcha tokens): no spaces, no controls.
-visible = Characters("LMSNP", "Must not contain spaces or control characters.")
+visible = Characters("LMSNP", _l("Must not contain spaces or control characters."))
 password_characters = visible
 # Free text (names, locale) may contain spaces but never control characters or line breaks
 # (U+2028 and U+2029 are separators, not spaces: they would break a name across lines).
 printable = Characters(
-    "LMSNP", "Must not contain control characters or line breaks.", also=frozenset({"Zs"})
+    "LMSNP", _l("Must not contain control characters or line breaks."), also=frozenset({"Zs"})
 )
 no_spaces = re.compile(r"^\S+$")
 
@@ -114,27 +130,27 @@ def real_date(value: str) -> None:
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise ValidationError("Use a real date.") from None
+        raise ValidationError(gettext("Use a real date.")) from None
 
 
-def text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=max_length), printable], **kwargs)
+def text(max_length: int, **kwargs: Any) -> String:
+    return String(validate=[Length(min=1, max=max_length), printable], **kwargs)
 
 
-def string_map(key_max: int, value_max: int, key_rule: Any = None, **kwargs: Any) -> fields.Dict:
-    key_validators: list[Any] = [validate.Length(min=1, max=key_max), printable]
+def string_map(key_max: int, value_max: int, key_rule: Any = None, **kwargs: Any) -> Dict:
+    key_validators: list[Any] = [Length(min=1, max=key_max), printable]
     if key_rule is not None:
         key_validators.append(key_rule)
-    return fields.Dict(
-        keys=fields.String(validate=key_validators),
-        values=fields.String(validate=[validate.Length(max=value_max), printable]),
-        validate=validate.Length(max=MAP_ENTRIES_MAX),
+    return Dict(
+        keys=String(validate=key_validators),
+        values=String(validate=[Length(max=value_max), printable]),
+        validate=Length(max=MAP_ENTRIES_MAX),
         **kwargs,
     )
 
 
 custom_attribute_name = validate.Regexp(
-    r"^custom:", error="Only custom: attributes go here; send standard ones as fields."
+    r"^custom:", error=_l("Only custom: attributes go here; send standard ones as fields.")
 )
 
 
@@ -177,10 +193,24 @@ class _RequestSchema(Schema):
     class Meta:
         unknown = RAISE  # a misspelt field is an error a front-end developer wants to see
 
-    encoded_data = fields.String(
+    error_messages = SCHEMA_MESSAGES
+
+    lang = String(
+        load_only=True,
+        data_key=LANG_FIELD,
+        validate=OneOf(LANGUAGES),
+        metadata={
+            "description": "The language of the answer's messages (and of the page a form gets "
+            "back): one of en, de, fr, es. Optional; a lang query parameter wins over it, and "
+            "without either, Accept-Language decides, then English. A landing page in one of "
+            "these languages passes its own."
+        },
+    )
+
+    encoded_data = String(
         validate=[
-            validate.Length(min=1, max=CONTEXT_DATA_MAX),
-            Pattern(no_spaces, error="Must not contain spaces."),
+            Length(min=1, max=CONTEXT_DATA_MAX),
+            Pattern(no_spaces, error=_l("Must not contain spaces.")),
             visible,
         ],
         load_only=True,
@@ -199,9 +229,9 @@ class _RequestSchema(Schema):
     )
 
 
-def honeypot_field() -> fields.Raw:
+def honeypot_field() -> Raw:
     # Raw: whatever a bot puts here is accepted, so no error tells it the field is special.
-    return fields.Raw(
+    return Raw(
         load_only=True,
         data_key=HONEYPOT_FIELD,
         metadata={
@@ -216,13 +246,13 @@ def is_filled(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def captcha_token_field(data_key: str) -> fields.String:
-    return fields.String(
+def captcha_token_field(data_key: str) -> String:
+    return String(
         load_only=True,
         data_key=data_key,
         validate=[
-            validate.Length(max=CAPTCHA_TOKEN_MAX),
-            Pattern(r"^\S*$", error="Must not contain spaces."),
+            Length(max=CAPTCHA_TOKEN_MAX),
+            Pattern(r"^\S*$", error=_l("Must not contain spaces.")),
             visible,
         ],
         metadata={
@@ -257,13 +287,13 @@ SIGN_IN_HANDLE_PATTERN = {"pattern": SIGN_IN_HANDLE.pattern}
 
 USERNAME_RULE = "1-128 letters, numbers, marks, symbols or punctuation: no spaces."
 
-EMAIL_AS_USERNAME_RULE = (
+EMAIL_AS_USERNAME_RULE = _l(
     "Without a username, the email address is the username: use at most 128 characters, "
     "or send a username."
 )
 
-username_field = fields.String(
-    validate=[validate.Length(min=1, max=128), username_characters],
+username_field = String(
+    validate=[Length(min=1, max=128), username_characters],
     metadata={"description": f"Defaults to email. {USERNAME_RULE}"},
 )
 
@@ -274,8 +304,8 @@ def passwordless() -> bool:
 
 
 # The words marshmallow gives any other missing required field.
-REQUIRED_MESSAGE = fields.Field.default_error_messages["required"]
-PASSWORDLESS_CONTACT_RULE = (
+REQUIRED_MESSAGE = FIELD_MESSAGES["required"]
+PASSWORDLESS_CONTACT_RULE = _l(
     "Give an email address or a phone number: without a password, sign-in codes go there."
 )
 
@@ -283,9 +313,9 @@ PASSWORDLESS_CONTACT_RULE = (
 class RegisterRequestSchema(AttributionFields, _RequestSchema):
     username = username_field
     # Required unless SIGNUP_PASSWORDLESS is on (checked in password_given).
-    password = fields.String(
+    password = String(
         load_only=True,
-        validate=[validate.Length(min=1, max=256), password_characters],
+        validate=[Length(min=1, max=256), password_characters],
         metadata={
             "description": "Up to 256 characters, no spaces or control characters; the pool's "
             "password policy applies on top. Required, unless the service signs people up "
@@ -296,8 +326,8 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         },
     )
     # marshmallow's Email and Url let bidi overrides, zero-width and control characters through.
-    email = fields.Email(
-        validate=[validate.Length(max=254), visible],
+    email = Email(
+        validate=[Length(max=254), visible],
         metadata={
             "description": "Sent to Cognito as typed. The deployment's email rules may refuse "
             "it, each with its own code: `email_domain_denied` (SIGNUP_EMAIL_DOMAINS_DENIED), "
@@ -305,9 +335,9 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
             "`email_subaddress` (a +tag); see SIGNUP_RULE_*."
         },
     )
-    phone_number = fields.String(
+    phone_number = String(
         validate=Pattern(
-            r"^\+[1-9][0-9]{1,14}$", error="Use the international format, e.g. +14155550100."
+            r"^\+[1-9][0-9]{1,14}$", error=_l("Use the international format, e.g. +14155550100.")
         ),
         metadata={"description": "E.164, e.g. +14155550100."},
     )
@@ -316,20 +346,18 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
     family_name = text(ATTRIBUTE_VALUE_MAX)
     middle_name = text(ATTRIBUTE_VALUE_MAX)
     nickname = text(ATTRIBUTE_VALUE_MAX)
-    preferred_username = fields.String(
-        validate=[validate.Length(min=1, max=128), username_characters]
-    )
+    preferred_username = String(validate=[Length(min=1, max=128), username_characters])
     gender = text(ATTRIBUTE_VALUE_MAX)
     # A real day in the calendar: JSON Schema's date format says so, the pattern says the form.
-    birthdate = fields.String(
-        validate=[Pattern(ISO_DATE, error="Use YYYY-MM-DD."), real_date],
+    birthdate = String(
+        validate=[Pattern(ISO_DATE, error=_l("Use YYYY-MM-DD.")), real_date],
         metadata={"format": "date"},
     )
     locale = text(64)
     zoneinfo = text(64)
-    website = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
-    picture = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
-    profile = fields.Url(validate=[validate.Length(max=ATTRIBUTE_VALUE_MAX), visible])
+    website = Url(validate=[Length(max=ATTRIBUTE_VALUE_MAX), visible])
+    picture = Url(validate=[Length(max=ATTRIBUTE_VALUE_MAX), visible])
+    profile = Url(validate=[Length(max=ATTRIBUTE_VALUE_MAX), visible])
     attributes = string_map(
         ATTRIBUTE_NAME_MAX,
         ATTRIBUTE_VALUE_MAX,
@@ -344,8 +372,8 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
         ATTRIBUTE_VALUE_MAX,
         metadata={"description": "String pairs for a pre-sign-up Lambda; not stored."},
     )
-    analytics_endpoint_id = fields.String(
-        validate=[validate.Length(min=1, max=CONTEXT_DATA_MAX), printable],
+    analytics_endpoint_id = String(
+        validate=[Length(min=1, max=CONTEXT_DATA_MAX), printable],
         metadata={"description": "Amazon Pinpoint endpoint id, sent as AnalyticsMetadata."},
     )
     honeypot = honeypot_field()
@@ -357,23 +385,23 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def identity_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
         if not original.get("username") and not original.get("email"):
-            raise ValidationError("Give a username or an email address.", "username")
+            raise ValidationError(gettext("Give a username or an email address."), "username")
         if "username" not in original and "email" in data:
             # The address becomes Cognito's Username, whose limit (128) is below an address's.
             try:
                 for rule in username_field.validators:
                     rule(data["email"])
             except ValidationError:
-                raise ValidationError(EMAIL_AS_USERNAME_RULE, "email") from None
+                raise ValidationError(str(EMAIL_AS_USERNAME_RULE), "email") from None
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def password_given(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
         if "password" in original:
             return
         if not passwordless():
-            raise ValidationError(REQUIRED_MESSAGE, "password")
+            raise ValidationError(str(REQUIRED_MESSAGE), "password")
         if not original.get("email") and not original.get("phone_number"):
-            raise ValidationError(PASSWORDLESS_CONTACT_RULE, "email")
+            raise ValidationError(str(PASSWORDLESS_CONTACT_RULE), "email")
 
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> SignupRequest:
@@ -396,23 +424,23 @@ class RegisterRequestSchema(AttributionFields, _RequestSchema):
 
 
 class ConfirmRequestSchema(_RequestSchema):
-    username = fields.String(
+    username = String(
         required=True,
         validate=username_field.validate,
         metadata={"description": USERNAME_RULE},
     )
-    code = fields.String(
+    code = String(
         required=True,
         validate=[
-            validate.Length(min=1, max=2048),
-            Pattern(no_spaces, error="Must not contain spaces."),
+            Length(min=1, max=2048),
+            Pattern(no_spaces, error=_l("Must not contain spaces.")),
             visible,
         ],
         metadata={"description": "The code Cognito sent by email or SMS."},
     )
-    sign_in_handle = fields.String(
+    sign_in_handle = String(
         load_only=True,
-        validate=Pattern(SIGN_IN_HANDLE, error="This is not a sign-in handle."),
+        validate=Pattern(SIGN_IN_HANDLE, error=_l("This is not a sign-in handle.")),
         metadata={
             "description": "API clients: the `sign_in_handle` their /register answer gave. "
             "With it the confirmation also signs the person in; without it, or when it no "
@@ -423,11 +451,12 @@ class ConfirmRequestSchema(_RequestSchema):
 
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> ConfirmRequest:
+        data.pop("lang", None)  # chose the answer's language already (app/api/i18n.py)
         return ConfirmRequest(**data)
 
 
 class ResendRequestSchema(_RequestSchema):
-    username = fields.String(
+    username = String(
         required=True,
         validate=username_field.validate,
         metadata={"description": USERNAME_RULE},
@@ -437,6 +466,7 @@ class ResendRequestSchema(_RequestSchema):
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> ResendRequest:
         honeypot = data.pop("honeypot", None)
+        data.pop("lang", None)  # chose the answer's language already (app/api/i18n.py)
         return ResendRequest(**data, honeypot_filled=is_filled(honeypot))
 
 

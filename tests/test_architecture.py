@@ -28,6 +28,8 @@ LAYERS = (
         (
             "app.schemas",
             "app.attribution",
+            "app.fields",
+            "app.languages",
             "app.identity",
             "app.patterns",
             "app.errors",

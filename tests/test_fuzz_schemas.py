@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app import errors
+from app.api import i18n
 from app.api.body import BodyParser, field_messages
 from app.schemas import (
     ConfirmRequest,
@@ -85,9 +86,11 @@ json_values = st.recursive(
 
 @pytest.fixture(scope="module")
 def bare_app() -> Flask:
-    """Only for request contexts: the parser needs a request, not a service."""
+    """Only for request contexts: the parser needs a request and its messages' language, not a
+    service."""
     app = Flask(__name__)
     app.config["SIGNUP_CORS_ORIGINS"] = frozenset()
+    i18n.init_app(app)
     return app
 
 

@@ -49,6 +49,7 @@ def report() -> Response:
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = "en"  # the report is for the team, in English only
     return response
 
 

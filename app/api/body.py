@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 import flask_smorest
 from flask import Request, g
+from flask_babel import gettext, refresh
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
@@ -42,8 +43,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         raise errors.InvalidFields(
-            "A field was sent more than once.",
-            fields={key: ["Send this field once."] for key in repeated},
+            gettext("A field was sent more than once."),
+            fields={key: [gettext("Send this field once.")] for key in repeated},
         )
     return dict(pairs)
 
@@ -64,18 +65,18 @@ def read_json(request: Request) -> dict[str, Any]:
     """A JSON object in UTF-8 (RFC 8259), or MalformedBody: never a guess at another encoding."""
     raw = read_body(request)
     if not raw.strip():
-        raise errors.MalformedBody("The request body is empty.")
+        raise errors.MalformedBody(gettext("The request body is empty."))
     try:
         # A byte order mark is ignored, as RFC 8259 allows; UTF-16 and UTF-32 are refused.
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise errors.MalformedBody("The request body is not valid UTF-8.") from None
+        raise errors.MalformedBody(gettext("The request body is not valid UTF-8.")) from None
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_not_json)
     except (ValueError, RecursionError):
-        raise errors.MalformedBody("The request body is not valid JSON.") from None
+        raise errors.MalformedBody(gettext("The request body is not valid JSON.")) from None
     if not isinstance(document, dict):
-        raise errors.MalformedBody("The request body must be a JSON object.")
+        raise errors.MalformedBody(gettext("The request body must be a JSON object."))
     check_shape(document)
     return document
 
@@ -96,7 +97,7 @@ def check_shape(document: Mapping[str, Any]) -> None:
     while pending:
         value, depth = pending.pop()
         if depth > MAX_DEPTH:
-            raise errors.MalformedBody("The request body is nested too deeply.")
+            raise errors.MalformedBody(gettext("The request body is nested too deeply."))
         if isinstance(value, Mapping):
             members += len(value)
             for key, item in value.items():
@@ -116,18 +117,18 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise errors.MalformedBody(
-            "The request body contains text that is not valid Unicode (a lone surrogate)."
+            gettext("The request body contains text that is not valid Unicode (a lone surrogate).")
         ) from None
 
 
 def check_form_encoding(raw: bytes) -> None:
     """A form must be percent-encoded UTF-8, as browsers send it; werkzeug would patch it up."""
     if _BAD_PERCENT.search(raw):
-        raise errors.MalformedBody("The form is not correctly percent-encoded.")
+        raise errors.MalformedBody(gettext("The form is not correctly percent-encoded."))
     try:
         unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.MalformedBody("The form is not valid UTF-8.") from None
+        raise errors.MalformedBody(gettext("The form is not valid UTF-8.")) from None
 
 
 def read_form(form: MultiDict[str, str]) -> dict[str, Any]:
@@ -152,7 +153,9 @@ def read_form(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def _both_forms(name: str) -> errors.InvalidFields:
-    message = f"Send {name} either as one value or as {name}[key] entries, not both."
+    message = gettext(
+        "Send %(name)s either as one value or as %(name)s[key] entries, not both.", name=name
+    )
     return errors.InvalidFields(message, fields={name: [message]})
 
 
@@ -196,6 +199,8 @@ class BodyParser(FlaskParser):
 
     def load_body(self, request: Request, schema: Schema) -> dict[str, Any]:
         g.parsed_body = data = _parse(request)
+        if "lang" in data:
+            refresh()  # the body names the language: choose it again, should it be chosen already
         return data
 
     def handle_error(

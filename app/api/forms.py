@@ -19,11 +19,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask, Response, current_app, g, redirect, request
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from app import errors
 from app.api.negotiation import is_form, page
 from app.config import origin_of
+from app.languages import LANG_FIELD
 from app.schemas import CAPTCHA_FIELD, CAPTCHA_WIDGET_FIELDS, passwordless
 
 REDIRECT_FIELD = "redirect_to"
@@ -33,6 +36,9 @@ REDIRECT_MAX_LENGTH = 2048
 SECRET_FIELDS = frozenset(
     {"password", "encoded_data", "sign_in_handle", CAPTCHA_FIELD, *CAPTCHA_WIDGET_FIELDS}
 )
+
+# Written into every form by the template itself (_forms.html), never as one of its fields.
+FORM_ONLY_FIELDS = frozenset({REDIRECT_FIELD, LANG_FIELD})
 
 FORM_ENDPOINTS = {
     "register.register": "register",
@@ -46,50 +52,50 @@ class FieldSpec:
     """One input of a sign-up form, as the demo page and a re-rendered form show it."""
 
     name: str
-    label: str
+    label: str | LazyString
     type: str = "text"
     autocomplete: str | None = None
     required: bool = False
-    hint: str | None = None
+    hint: str | LazyString | None = None
     inputmode: str | None = None
 
 
 FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     "register": (
-        FieldSpec("email", "Email", "email", "email", required=True),
+        FieldSpec("email", _l("Email"), "email", "email", required=True),
         FieldSpec(
             "password",
-            "Password",
+            _l("Password"),
             "password",
             "new-password",
             required=True,
-            hint="At least 8 characters, with upper- and lower-case letters and a number.",
+            hint=_l("At least 8 characters, with upper- and lower-case letters and a number."),
         ),
-        FieldSpec("given_name", "First name (optional)", autocomplete="given-name"),
+        FieldSpec("given_name", _l("First name (optional)"), autocomplete="given-name"),
     ),
     "confirm": (
-        FieldSpec("username", "Email or username", autocomplete="username", required=True),
+        FieldSpec("username", _l("Email or username"), autocomplete="username", required=True),
         FieldSpec(
             "code",
-            "Confirmation code",
+            _l("Confirmation code"),
             autocomplete="one-time-code",
             required=True,
             inputmode="numeric",
         ),
     ),
-    "resend": (FieldSpec("username", "Email or username", "hidden"),),
+    "resend": (FieldSpec("username", _l("Email or username"), "hidden"),),
 }
 
 # Labels for fields a landing page may add that the demo form does not show.
 LABELS = {
-    "username": "Username",
-    "phone_number": "Phone number",
-    "name": "Name",
-    "family_name": "Last name",
-    "middle_name": "Middle name",
-    "nickname": "Nickname",
-    "preferred_username": "Preferred username",
-    "birthdate": "Date of birth (YYYY-MM-DD)",
+    "username": _l("Username"),
+    "phone_number": _l("Phone number"),
+    "name": _l("Name"),
+    "family_name": _l("Last name"),
+    "middle_name": _l("Middle name"),
+    "nickname": _l("Nickname"),
+    "preferred_username": _l("Preferred username"),
+    "birthdate": _l("Date of birth (YYYY-MM-DD)"),
 }
 
 
@@ -140,7 +146,7 @@ def form_view(
     specs += [
         FieldSpec(name, LABELS.get(name, name), _extra_type(name, messages))
         for name in values
-        if name not in shown and name not in SECRET_FIELDS and name != REDIRECT_FIELD
+        if name not in shown and name not in SECRET_FIELDS and name not in FORM_ONLY_FIELDS
     ]
     names = {spec.name for spec in specs}
     if kind == "register" and "username" not in names:
@@ -182,10 +188,12 @@ def checked_redirect(value: object, allowed_origins: frozenset[str]) -> str:
         if origin_of(value) in allowed_origins:
             return value
     raise errors.InvalidFields(
-        "redirect_to is not an address this service may send you to.",
+        gettext("redirect_to is not an address this service may send you to."),
         fields={
             REDIRECT_FIELD: [
-                "Use a path on this site or a URL on an origin listed in SIGNUP_CORS_ORIGINS."
+                gettext(
+                    "Use a path on this site or a URL on an origin listed in SIGNUP_CORS_ORIGINS."
+                )
             ]
         },
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from flask_babel import gettext
 
 from app import errors
 from app.api.body import parsed_body
@@ -63,7 +64,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         if not _KEY.fullmatch(key):
             raise errors.InvalidFields(
-                fields={HEADER: ["Use 1-255 printable ASCII characters without spaces."]}
+                fields={HEADER: [gettext("Use 1-255 printable ASCII characters without spaces.")]}
             )
         replay = _service().begin(key, _request_fingerprint())
         if replay is not None:

@@ -17,6 +17,7 @@ import math
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from flask_babel import gettext
 from flask_limiter import Limiter, RequestLimit
 from limits.errors import StorageError
 
@@ -85,7 +86,7 @@ def _refused_per_ip(refused: RequestLimit) -> None:
     logger.warning("Rate limit per_ip (%s) refused %s", refused.limit, request.path)
     reset = refused.window.reset_time
     raise errors.RateLimited(
-        "Too many requests from your network.",
+        gettext("Too many requests from your network."),
         limit_name="per_ip",
         limit=refused.limit.amount,
         reset_at=math.ceil(reset),

@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from flask import after_this_request, current_app, g, redirect, request
+from flask_babel import gettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import errors
 from app.api.body import Blueprint
 from app.api.client_ip import request_client_ip as client_ip
 from app.api.forms import form_answer
+from app.api.i18n import LANG_PARAMETER
 from app.api.idempotency import HEADER_DOC, IDEMPOTENCY_ERRORS, idempotent
 from app.api.negotiation import is_form, wants_page
 from app.api.openapi import error_answers, form_body, page_answers
@@ -78,7 +80,7 @@ def signups() -> SignupService:
 @blp.post("")
 @blp.arguments(RegisterRequestSchema(), location="body")
 @form_body(RegisterRequestSchema)
-@blp.doc(parameters=[HEADER_DOC])
+@blp.doc(parameters=[HEADER_DOC, LANG_PARAMETER])
 @idempotent
 @blp.response(201, RegisterResponseSchema(), headers=HANDLE_SET_COOKIE_DOC)
 @page_answers(
@@ -118,9 +120,9 @@ def register(signup: SignupRequest):
         return form_answer(
             "result.html",
             201,
-            heading="Check your inbox",
+            heading=gettext("Check your inbox"),
             delivery=registered.code_delivery,
-            next_step="Enter the code to finish signing up.",
+            next_step=gettext("Enter the code to finish signing up."),
             username=signup.username,
         )
     return _registered_answer(registered, with_handle=not browser)
@@ -139,7 +141,7 @@ def _registered_answer(registered: Registered, *, with_handle: bool) -> dict[str
 @blp.post("/confirm")
 @blp.arguments(ConfirmRequestSchema(), location="body")
 @form_body(ConfirmRequestSchema)
-@blp.doc(parameters=[HANDLE_COOKIE_PARAMETER])
+@blp.doc(parameters=[HANDLE_COOKIE_PARAMETER, LANG_PARAMETER])
 @blp.response(200, ConfirmResponseSchema(), headers=TOKEN_SET_COOKIES_DOC)
 @page_answers(
     blp,
@@ -180,15 +182,22 @@ def confirm(confirmation: ConfirmRequest):
 def _confirmed_page(confirmed: Confirmed):
     urls = settings()
     if not confirmed.signed_in:
-        link = urls.sign_in_url and {"url": urls.sign_in_url, "label": "Sign in"}
+        link = urls.sign_in_url and {"url": urls.sign_in_url, "label": gettext("Sign in")}
         return form_answer(
-            "result.html", 200, heading="You're signed up", next_step="You can sign in.", link=link
+            "result.html",
+            200,
+            heading=gettext("You're signed up"),
+            next_step=gettext("You can sign in."),
+            link=link,
         )
     target = g.get("redirect_to") or urls.signed_in_url
     if target:
         return redirect(target, 303)
     return form_answer(
-        "result.html", 200, heading="You're signed in", next_step="Your account is ready."
+        "result.html",
+        200,
+        heading=gettext("You're signed in"),
+        next_step=gettext("Your account is ready."),
     )
 
 
@@ -209,7 +218,7 @@ def _confirmed_answer(confirmed: Confirmed, *, browser: bool) -> dict[str, Any]:
 @blp.post("/resend")
 @blp.arguments(ResendRequestSchema(), location="body")
 @form_body(ResendRequestSchema)
-@blp.doc(parameters=[HEADER_DOC])
+@blp.doc(parameters=[HEADER_DOC, LANG_PARAMETER])
 @idempotent
 @blp.response(200, ResendResponseSchema())
 @page_answers(
@@ -233,9 +242,9 @@ def resend(resend: ResendRequest):
         return form_answer(
             "result.html",
             200,
-            heading="A new code is on its way",
+            heading=gettext("A new code is on its way"),
             delivery=resent.code_delivery,
-            next_step="Enter the new code to finish signing up.",
+            next_step=gettext("Enter the new code to finish signing up."),
             username=resend.username,
         )
     return resent

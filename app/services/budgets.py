@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage
 
@@ -69,11 +70,11 @@ class Budgets:
             identity=Budget.parse(
                 "identity",
                 abuse.per_identity,
-                "Too many sign-ups and codes for this email address or username.",
+                _l("Too many sign-ups and codes for this email address or username."),
             ),
             fleet=Budget.parse("global", abuse.global_, "", fleet_wide=True),
             confirm=Budget.parse(
-                "confirm", abuse.confirm_per_username, "Too many confirmation attempts."
+                "confirm", abuse.confirm_per_username, _l("Too many confirmation attempts.")
             ),
         )
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 
+from flask_babel import gettext
+
 from app import errors
 from app.breached import BreachedPasswords, Exposure
 from app.captcha import CaptchaVerifier, Verdict
@@ -115,7 +117,9 @@ class Screening:
         assert self._captcha is not None
         field = signup.captcha_field
         if not signup.captcha_token:
-            trips.trip("captcha", errors.CaptchaFailed(fields={field: ["Complete the captcha."]}))
+            trips.trip(
+                "captcha", errors.CaptchaFailed(fields={field: [gettext("Complete the captcha.")]})
+            )
             return
         with span("signup.captcha", {"signup.captcha.provider": self._captcha.provider}):
             verdict = self._captcha.verify(signup.captcha_token, ip_address)

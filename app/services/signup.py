@@ -20,6 +20,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
 from app import errors
 from app.attribution import ATTRIBUTION_FIELDS
 from app.cognito import AuthTokens, CodeDelivery, CognitoGateway, UserContext
@@ -37,7 +40,7 @@ from app.telemetry.tracing import span
 logger = logging.getLogger(__name__)
 
 # One answer for every way a confirmation can fail that would tell an account exists (or not).
-HIDDEN_CODE_MESSAGE = (
+HIDDEN_CODE_MESSAGE = _l(
     "This code is not valid: it may be mistyped or expired. Ask for a new code, "
     "or sign in if your account is already confirmed."
 )
@@ -304,18 +307,21 @@ class SignupService:
         self, attributes: Mapping[str, str], client_metadata: Mapping[str, str]
     ) -> None:
         problems = {
-            f"attributes.{name}": ["This attribute is not accepted."]
+            f"attributes.{name}": [gettext("This attribute is not accepted.")]
             for name in attributes
             if name.startswith("custom:") and name not in self._policy.allowed_custom_attributes
         }
         problems.update(
-            (f"client_metadata.{key}", ["This key is not accepted."])
+            (f"client_metadata.{key}", [gettext("This key is not accepted.")])
             for key in client_metadata
             if key not in self._policy.client_metadata_keys
         )
         # Attribution travels in its own validated fields, so the record and the Lambdas agree.
         problems.update(
-            (f"client_metadata.{key}", [f"Send this as the {key} field of the sign-up."])
+            (
+                f"client_metadata.{key}",
+                [gettext("Send this as the %(field)s field of the sign-up.", field=key)],
+            )
             for key in client_metadata
             if key in ATTRIBUTION_FIELDS
         )

@@ -14,6 +14,9 @@
  *   [data-signup-signed-in], [data-signup-not-signed-in]  parts of the done step shown when the
  *     confirmation signed the person in, or did not; [data-signup-sign-in-link] gets the
  *     service's sign-in URL
+ * The script's own messages are English unless the page carries them in its language, as data:
+ *   <script type="application/json" id="signup-messages">{"failed": "...", ...}</script>
+ *   (the keys are those of MESSAGES below; the demo page renders them in the chosen language).
  * Each form fires signup:registered, signup:confirmed, signup:resent or signup:error (bubbling,
  * detail = the JSON answer). Without a step to show next, success follows the form's redirect_to.
  * Signed in after confirming, the browser holds the tokens as HttpOnly cookies (this script never
@@ -23,6 +26,37 @@
   "use strict";
 
   var RETRY_DEFAULT_SECONDS = 30;
+
+  var MESSAGES = {
+    checkInbox: "Check your inbox for a confirmation code.",
+    signedIn: "You're signed in.",
+    confirmed: "Your account is confirmed. You can sign in now.",
+    resentTo: "A new code is on its way to {destination}.",
+    resent: "A new code is on its way.",
+    failed: "Something went wrong. Please try again.",
+    wait: "Please wait {seconds} seconds before trying again.",
+    unreachable: "We could not reach the server. Check your connection and try again.",
+  };
+
+  // The page's translations, where it has them; a broken block leaves the English.
+  (function readMessages() {
+    var block = document.getElementById("signup-messages");
+    if (!block) return;
+    try {
+      var given = JSON.parse(block.textContent);
+      Object.keys(MESSAGES).forEach(function (key) {
+        if (typeof given[key] === "string" && given[key]) MESSAGES[key] = given[key];
+      });
+    } catch (error) {
+      return;
+    }
+  })();
+
+  function message(key, values) {
+    return MESSAGES[key].replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && name in values ? String(values[name]) : whole;
+    });
+  }
 
   function body(form) {
     var data = {};
@@ -213,7 +247,7 @@
       }
     );
     fire(form, "signup:registered", answer);
-    if (!showStep("confirm") && !follow(form)) say(form, "Check your inbox for a confirmation code.");
+    if (!showStep("confirm") && !follow(form)) say(form, message("checkInbox"));
   }
 
   function showOutcome(signedIn, signInUrl) {
@@ -244,20 +278,20 @@
     }
     showOutcome(signedIn, answer && answer.sign_in_url);
     if (!showStep("done") && !follow(form)) {
-      say(form, signedIn ? "You're signed in." : "Your account is confirmed. You can sign in now.");
+      say(form, message(signedIn ? "signedIn" : "confirmed"));
     }
   }
 
   function resent(form, answer) {
     var delivery = answer && answer.code_delivery;
     say(form, delivery && delivery.destination
-      ? "A new code is on its way to " + delivery.destination + "."
-      : "A new code is on its way.");
+      ? message("resentTo", { destination: delivery.destination })
+      : message("resent"));
     fire(form, "signup:resent", answer);
   }
 
   function failed(form, response, answer) {
-    var text = (answer && answer.message) || "Something went wrong. Please try again.";
+    var text = (answer && answer.message) || message("failed");
     var extra = [];
     var first = null;
     var fields = (answer && answer.fields) || {};
@@ -275,7 +309,7 @@
     var wait = retryAfter(response);
     if (response.status === 429 || (response.status === 503 && wait)) {
       wait = wait || RETRY_DEFAULT_SECONDS;
-      text += " Please wait " + wait + " seconds before trying again.";
+      text += " " + message("wait", { seconds: wait });
       holdOff(form, wait);
     }
     say(form, [text].concat(extra).join(" "));
@@ -306,7 +340,7 @@
         return null;
       });
     } catch (error) {
-      say(form, "We could not reach the server. Check your connection and try again.");
+      say(form, message("unreachable"));
       return;
     } finally {
       setBusy(form, false);

@@ -534,6 +534,48 @@ def test_the_demo_page_fits_a_phone(page, service, tmp_path):
     assert min(layout["buttons"]) >= 44  # a thumb-sized target
 
 
+# Per language: the first heading, the email field's label, the submit button, and what signup.js
+# says when the service cannot be reached (from the page's JSON block, not the script's English).
+IN_LANGUAGE = {
+    "de": (
+        "Erstellen Sie Ihr Konto",
+        "E-Mail",
+        "Konto erstellen",
+        "Der Server ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+    ),
+    "fr": (
+        "Créez votre compte",
+        "E-mail",
+        "Créer un compte",
+        "Impossible de joindre le serveur. Vérifiez votre connexion et réessayez.",
+    ),
+    "es": (
+        "Cree su cuenta",
+        "Correo electrónico",
+        "Crear cuenta",
+        "No pudimos conectar con el servidor. Compruebe su conexión y vuelva a intentarlo.",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(IN_LANGUAGE))
+def test_the_demo_page_in_each_language_fits_a_phone(page, service, tmp_path, language):
+    heading, email_label, button, unreachable = IN_LANGUAGE[language]
+    page.goto(f"{service}/?lang={language}")
+
+    page.get_by_role("heading", name=heading).wait_for()
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    page.screenshot(path=str(tmp_path / f"demo-phone-{language}.png"), full_page=True)
+    page.route(f"{service}/register", lambda route: route.abort())
+    page.get_by_label(email_label, exact=True).fill("ada@example.com")
+    page.locator("#register-password").fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+
+    assert overflow <= 0  # no sideways scrolling, however long the words
+    assert page.locator("html").get_attribute("lang") == language
+    page.get_by_text(unreachable).wait_for()
+
+
 def test_the_docs_page_renders_from_local_assets(page, service):
     page.goto(f"{service}/docs")
 
