@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.messages import length_error
 from app.patterns import Pattern
 
 VARIANT_MAX = 64
@@ -90,7 +91,9 @@ class LandingPage(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         page = super()._deserialize(value, attr, data, **kwargs)
-        validate.Length(min=1, max=LANDING_PAGE_MAX)(page)
+        too_long = length_error(len(page), max_length=LANDING_PAGE_MAX)
+        if too_long:
+            raise ValidationError(too_long)
         landing_page_url(page)
         return without_query(page)
 

@@ -350,6 +350,19 @@ class UpstreamTimeout(APIError):
     description = "The identity provider did not answer in time. Please try again."
 
 
+# Our words for the errors werkzeug (routing, the body's size) and gunicorn raise themselves,
+# in place of werkzeug's descriptions.
+HTTP_MESSAGES = {
+    400: "The request could not be read.",
+    404: "There is nothing at this address.",
+    405: "This address does not take this method: the Allow header lists those it takes.",
+    413: "The request is too large.",
+    414: "The address is too long.",
+    431: "The request's headers are too large.",
+}
+HTTP_MESSAGE = "The request could not be answered."
+
+
 def error_body(error: HTTPException) -> dict[str, object]:
     """The one JSON shape; werkzeug's own errors get a code derived from their name."""
     if isinstance(error, APIError):
@@ -359,10 +372,13 @@ def error_body(error: HTTPException) -> dict[str, object]:
             "message": error.description,
             "fields": error.fields,
         }
+    status = error.code or 500
     return {
-        "status": error.code,
+        "status": status,
         "code": (error.name or "error").lower().replace(" ", "_"),
-        "message": error.description,
+        "message": HTTP_MESSAGES.get(
+            status, APIError.description if status >= 500 else HTTP_MESSAGE
+        ),
         "fields": {},
     }
 

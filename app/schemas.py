@@ -23,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from app import messages
 from app.attribution import Attribution, AttributionFields
 from app.patterns import Pattern
 
@@ -160,6 +161,12 @@ class _RequestSchema(Schema):
     class Meta:
         unknown = RAISE  # a misspelt field is an error a front-end developer wants to see
 
+    error_messages = messages.SCHEMA_MESSAGES
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        # Clients see our words, never marshmallow's defaults (app/messages.py).
+        messages.in_our_words(field_obj)
+
     encoded_data = fields.String(
         validate=[
             validate.Length(min=1, max=CONTEXT_DATA_MAX),
@@ -257,8 +264,8 @@ def passwordless() -> bool:
     return has_app_context() and bool(current_app.config.get("SIGNUP_PASSWORDLESS"))
 
 
-# The words marshmallow gives any other missing required field.
-REQUIRED_MESSAGE = fields.Field.default_error_messages["required"]
+# The words any other missing required field gets.
+REQUIRED_MESSAGE = messages.FIELD_MESSAGES["required"]
 PASSWORDLESS_CONTACT_RULE = (
     "Give an email address or a phone number: without a password, sign-in codes go there."
 )

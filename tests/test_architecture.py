@@ -30,6 +30,7 @@ LAYERS = (
             "app.attribution",
             "app.identity",
             "app.patterns",
+            "app.messages",
             "app.errors",
             "app.config",
         ),

@@ -22,7 +22,7 @@ from flask import Blueprint, Flask
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 
-from app import errors
+from app import errors, messages
 from app.api.forms import REDIRECT_FIELD, REDIRECT_MAX_LENGTH
 from app.api.negotiation import FORM_TYPE
 from app.schemas import ErrorSchema
@@ -117,7 +117,7 @@ def map_limits(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: An
 
 # What each example error says about which field is at fault, as the real answers do.
 _EXAMPLE_FIELDS: dict[type[HTTPException], dict[str, list[str]]] = {
-    errors.InvalidFields: {"email": ["Not a valid email address."]},
+    errors.InvalidFields: {"email": [messages.EMAIL_MESSAGE]},
     errors.CodeMismatch: {"code": [errors.CodeMismatch.description]},
     errors.CodeExpired: {"code": [errors.CodeExpired.description]},
     errors.UsernameTaken: {"username": [errors.UsernameTaken.description]},
