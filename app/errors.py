@@ -48,6 +48,12 @@ class MalformedBody(APIError):
     description = "The request body could not be read."
 
 
+class JsonSentAsForm(MalformedBody):
+    """A JSON document labelled as a form: what ``curl -d '{...}'`` sends."""
+
+    description = "This looks like JSON: send it with Content-Type: application/json."
+
+
 class TooManyFields(APIError):
     """A body within the byte limit but with far more members than any sign-up has."""
 
@@ -60,6 +66,16 @@ class UnsupportedContentType(APIError):
     code = 415
     error_code = "unsupported_media_type"
     description = "Send the body as application/json or application/x-www-form-urlencoded."
+
+
+class MissingContentType(UnsupportedContentType):
+    """A body with no Content-Type header at all."""
+
+    description = (
+        "The request has a body but no Content-Type: send JSON with "
+        "Content-Type: application/json, or a form with "
+        "Content-Type: application/x-www-form-urlencoded."
+    )
 
 
 class InvalidFields(APIError):
