@@ -371,7 +371,7 @@ class UpstreamTimeout(APIError):
 HTTP_MESSAGES = {
     400: "The request could not be read.",
     404: "There is nothing at this address.",
-    405: "This address does not take this method: the Allow header lists those it takes.",
+    405: "This address does not accept this method.",
     413: "The request is too large.",
     414: "The address is too long.",
     431: "The request's headers are too large.",
