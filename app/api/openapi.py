@@ -1,8 +1,8 @@
 """The OpenAPI document and its docs page: generated from the schemas and error types in use.
 
-- ``GET /openapi.json``: the document; ``GET /docs``: Swagger UI, served from this service (the
-  assets come from the flask-swagger-ui package), since a docs page loaded from a CDN is blank
-  wherever there is no internet.
+- ``GET /openapi.json``: the document; ``GET /docs``: Swagger UI (``/docs/`` redirects there),
+  served from this service (the assets come from the flask-swagger-ui package), since a docs page
+  loaded from a CDN is blank wherever there is no internet.
 - :func:`error_answers` documents an endpoint's error answers from the ``app.errors`` types it
   can raise: one entry per status, one example per error code, in the one error shape.
 - :func:`form_body` documents the ``application/x-www-form-urlencoded`` body next to the JSON
@@ -72,6 +72,8 @@ class SignupApi(flask_smorest.Api):
                 static_url_path=ASSETS_URL.rstrip("/"),
             )
         )
+        # /docs/ is what people type as often as /docs: send them there (308).
+        app.add_url_rule(f"/{DOCS_PATH}/", "docs_slash", redirect_to=f"/{DOCS_PATH}")
 
 
 # Created unbound, bound to the app in ``create_app``.
