@@ -29,7 +29,7 @@ setup: $(VENV)/.runtime $(CATALOGS)
 # Every translatable string of the code and the pages into messages.pot, then into each language's
 # .po: new strings arrive empty for a translator (the suite fails until they are translated).
 messages: $(VENV)/.runtime
-	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --add-location file \
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --keywords _n --add-location file \
 		--sort-by-file --omit-header --output-file $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update --input-file $(TRANSLATIONS)/messages.pot --output-dir $(TRANSLATIONS) \
 		--no-fuzzy-matching --ignore-obsolete

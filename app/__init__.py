@@ -34,9 +34,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
 
 def configure_logging(settings: Settings) -> None:
+    """Logs on stdout when serving; on stderr under the Flask CLI, whose stdout is the output."""
+    import click
+
     from app.telemetry.logs import configure_logging as configure
 
-    configure(settings.log_level)
+    under_cli = click.get_current_context(silent=True) is not None
+    configure(settings.log_level, "stderr" if under_cli else "stdout")
 
 
 def register_tracing(app: Flask, settings: Settings) -> None:

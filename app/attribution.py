@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
 from app.fields import Length, String
+from app.messages import length_error
 from app.patterns import Pattern
 
 VARIANT_MAX = 64
@@ -105,7 +106,9 @@ class LandingPage(String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         page = super()._deserialize(value, attr, data, **kwargs)
-        Length(min=1, max=LANDING_PAGE_MAX)(page)
+        too_long = length_error(len(page), max_length=LANDING_PAGE_MAX)
+        if too_long:
+            raise ValidationError(too_long)
         landing_page_url(page)
         return without_query(page)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import g
+from flask import g, has_request_context
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -53,6 +53,12 @@ class MalformedBody(APIError):
     description = _l("The request body could not be read.")
 
 
+class JsonSentAsForm(MalformedBody):
+    """A JSON document labelled as a form: what ``curl -d '{...}'`` sends."""
+
+    description = _l("This looks like JSON: send it with Content-Type: application/json.")
+
+
 class TooManyFields(APIError):
     """A body within the byte limit but with far more members than any sign-up has."""
 
@@ -65,6 +71,16 @@ class UnsupportedContentType(APIError):
     code = 415
     error_code = "unsupported_media_type"
     description = _l("Send the body as application/json or application/x-www-form-urlencoded.")
+
+
+class MissingContentType(UnsupportedContentType):
+    """A body with no Content-Type header at all."""
+
+    description = _l(
+        "The request has a body but no Content-Type: send JSON with "
+        "Content-Type: application/json, or a form with "
+        "Content-Type: application/x-www-form-urlencoded."
+    )
 
 
 class InvalidFields(APIError):
@@ -364,6 +380,31 @@ class UpstreamTimeout(APIError):
     description = _l("The identity provider did not answer in time. Please try again.")
 
 
+# Our words for the errors werkzeug (routing, the body's size) and gunicorn raise themselves,
+# in place of werkzeug's descriptions.
+def _n(message: str) -> str:
+    """Marks ``message`` for the catalogs where it is defined; ``_read`` translates it."""
+    return message
+
+
+# werkzeug's own errors (and gunicorn's refusals, answered outside any request), in our words.
+HTTP_MESSAGES = {
+    400: _n("The request could not be read."),
+    404: _n("There is nothing at this address."),
+    405: _n("This address does not accept this method."),
+    413: _n("The request is too large."),
+    414: _n("The address is too long."),
+    431: _n("The request's headers are too large."),
+}
+HTTP_MESSAGE = _n("The request could not be answered.")
+SERVER_MESSAGE = _n("Something went wrong on our side. Please try again.")
+
+
+def _read(message: str) -> str:
+    """``message`` in the request's language; English where there is no request (gunicorn)."""
+    return gettext(message) if has_request_context() else message
+
+
 def error_body(error: HTTPException) -> dict[str, object]:
     """The one JSON shape; werkzeug's own errors get a code derived from their name."""
     if isinstance(error, APIError):
@@ -377,10 +418,13 @@ def error_body(error: HTTPException) -> dict[str, object]:
                 for name, messages in error.fields.items()
             },
         }
+    status = error.code or 500
     return {
-        "status": error.code,
+        "status": status,
         "code": (error.name or "error").lower().replace(" ", "_"),
-        "message": error.description,
+        "message": _read(
+            HTTP_MESSAGES.get(status, SERVER_MESSAGE if status >= 500 else HTTP_MESSAGE)
+        ),
         "fields": {},
     }
 

@@ -1,6 +1,6 @@
 """marshmallow's fields and validators that the request schemas use, their messages translatable.
 
-The English texts are marshmallow's own; each is looked up in the request's language when an error
+The texts are ours (app/messages.py); each is looked up in the request's language when an error
 is answered. Declared as subclasses, the way marshmallow customises a field's default messages.
 """
 
@@ -12,14 +12,10 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate
 
-FIELD_MESSAGES = {
-    "required": _l("Missing data for required field."),
-    "null": _l("Field may not be null."),
-    "validator_failed": _l("Invalid value."),
-}
-# A schema's own: a field it does not know, or a body that is not an object.
-SCHEMA_MESSAGES = {"unknown": _l("Unknown field."), "type": _l("Invalid input type.")}
-_STRING_MESSAGES = {**FIELD_MESSAGES, "invalid_utf8": _l("Not a valid utf-8 string.")}
+from app import messages
+
+FIELD_MESSAGES = messages.FIELD_MESSAGES
+SCHEMA_MESSAGES = messages.SCHEMA_MESSAGES
 
 
 class Translated(fields.Field):
@@ -39,26 +35,26 @@ class Raw(Translated, fields.Raw):
 
 class String(Translated, fields.String):
     default_error_messages: ClassVar[dict[str, Any]] = {
-        **_STRING_MESSAGES,
-        "invalid": _l("Not a valid string."),
+        **FIELD_MESSAGES,
+        "invalid": messages.invalid_message(fields.String()),
     }
 
 
 class Email(Translated, fields.Email):
     # Without "invalid": marshmallow's stands until __init__ replaces it.
-    default_error_messages: ClassVar[dict[str, Any]] = _STRING_MESSAGES
+    default_error_messages: ClassVar[dict[str, Any]] = FIELD_MESSAGES
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _replace_invalid(self, _l("Not a valid email address."))
+        _replace_invalid(self, messages.EMAIL_MESSAGE)
 
 
 class Url(Translated, fields.Url):
-    default_error_messages: ClassVar[dict[str, Any]] = _STRING_MESSAGES
+    default_error_messages: ClassVar[dict[str, Any]] = FIELD_MESSAGES
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _replace_invalid(self, _l("Not a valid URL."))
+        _replace_invalid(self, messages.invalid_message(fields.Url()))
 
 
 def _replace_invalid(field: fields.Email | fields.Url, message: LazyString) -> None:
@@ -70,16 +66,16 @@ def _replace_invalid(field: fields.Email | fields.Url, message: LazyString) -> N
 class Dict(Translated, fields.Dict):
     default_error_messages: ClassVar[dict[str, Any]] = {
         **FIELD_MESSAGES,
-        "invalid": _l("Not a valid mapping type."),
+        "invalid": messages.invalid_message(fields.Dict()),
     }
 
 
 class Length(validate.Length):
-    message_min = _l("Shorter than minimum length {min}.")
-    message_max = _l("Longer than maximum length {max}.")
-    message_all = _l("Length must be between {min} and {max}.")
-    message_equal = _l("Length must be {equal}.")
+    message_min = messages.TEXT_LENGTH_MESSAGES["message_min"]
+    message_max = messages.TEXT_LENGTH_MESSAGES["message_max"]
+    message_all = messages.TEXT_LENGTH_MESSAGES["message_all"]
+    message_equal = messages.TEXT_LENGTH_MESSAGES["message_equal"]
 
 
 class OneOf(validate.OneOf):
-    default_message = _l("Must be one of: {choices}.")
+    default_message = _l("Use one of: {choices}.")

@@ -25,10 +25,9 @@ from marshmallow import (
     validates_schema,
 )
 
+from app import messages
 from app.attribution import Attribution, AttributionFields
 from app.fields import (
-    FIELD_MESSAGES,
-    SCHEMA_MESSAGES,
     Dict,
     Email,
     Length,
@@ -193,7 +192,11 @@ class _RequestSchema(Schema):
     class Meta:
         unknown = RAISE  # a misspelt field is an error a front-end developer wants to see
 
-    error_messages = SCHEMA_MESSAGES
+    error_messages = messages.SCHEMA_MESSAGES
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        # Clients see our words, never marshmallow's defaults (app/messages.py).
+        messages.in_our_words(field_obj)
 
     lang = String(
         load_only=True,
@@ -303,8 +306,8 @@ def passwordless() -> bool:
     return has_app_context() and bool(current_app.config.get("SIGNUP_PASSWORDLESS"))
 
 
-# The words marshmallow gives any other missing required field.
-REQUIRED_MESSAGE = FIELD_MESSAGES["required"]
+# The words any other missing required field gets.
+REQUIRED_MESSAGE = messages.FIELD_MESSAGES["required"]
 PASSWORDLESS_CONTACT_RULE = _l(
     "Give an email address or a phone number: without a password, sign-in codes go there."
 )

@@ -32,6 +32,7 @@ LAYERS = (
             "app.languages",
             "app.identity",
             "app.patterns",
+            "app.messages",
             "app.errors",
             "app.config",
         ),

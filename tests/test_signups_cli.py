@@ -3,11 +3,16 @@ tests/test_conversion_report.py."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.support import databases
+from tests.support.servers import ROOT
 
 
 @pytest.fixture
@@ -78,3 +83,32 @@ def test_a_bad_retention_is_a_usage_error(app, aged_data, database_url, value):
 
     assert result.exit_code == 2
     assert len(ages_left(database_url)) == 3
+
+
+def pool_settings(cognito) -> dict[str, str]:
+    """A user pool: building its boto3 client makes botocore log at INFO."""
+    return cognito.settings()
+
+
+def no_pool(cognito) -> dict[str, str]:
+    """No pool: the factory warns that sign-ups are refused."""
+    return {}
+
+
+@pytest.mark.parametrize(("environment", "logger"), [(pool_settings, "botocore"), (no_pool, "app")])
+def test_report_json_is_pure_json_on_stdout_and_the_logs_go_to_stderr(
+    sqlite_database_url, cognito, environment, logger
+):
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("COGNITO_", "AWS_"))
+    }
+    env |= {"DATABASE_URL": sqlite_database_url, "LOG_LEVEL": "DEBUG", **environment(cognito)}
+    command = (sys.executable, "-m", "flask", "--app", "wsgi", "signups", "report", "--json")
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+
+    assert json.loads(done.stdout)["groups"] == []
+    log_lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(line["logger"].startswith(logger) for line in log_lines)

@@ -1,7 +1,10 @@
 """Bad input: a 4xx naming the field, in the one error shape, and Cognito is never called."""
 
+import json
+
 import pytest
 
+from app import errors
 from tests.conftest import signup_body
 
 LONG = "x" * 129
@@ -142,3 +145,29 @@ def test_a_missing_content_type_is_refused(client, cognito):
     response = client.post("/register", data=b'{"email": "a@b.co"}')
 
     assert response.status_code == 415
+    assert response.json["code"] == "unsupported_media_type"
+    assert response.json["message"] == errors.MissingContentType.description
+    assert cognito.received == []
+
+
+def test_json_sent_as_a_form_is_told_to_say_it_is_json(client, cognito):
+    # What `curl -d '{...}'` sends: a JSON document labelled as a form.
+    response = client.post(
+        "/register",
+        data=json.dumps(signup_body()),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 400
+    assert response.json["code"] == "malformed_body"
+    assert response.json["message"] == (
+        "This looks like JSON: send it with Content-Type: application/json."
+    )
+    assert cognito.received == []
+
+
+def test_a_form_whose_values_hold_json_is_still_a_form(client, cognito):
+    form = {**signup_body(), "given_name": '{"not": "json"}'}
+    response = client.post("/register", data=form, headers={"Accept": "application/json"})
+
+    assert response.status_code == 201

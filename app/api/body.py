@@ -164,11 +164,27 @@ def _parse(request: Request) -> dict[str, Any]:
         return read_json(request)
     if is_form(request):
         # Read first: werkzeug then parses the form from the cached bytes.
-        check_form_encoding(read_body(request))
+        raw = read_body(request)
+        if looks_like_json(raw):
+            raise errors.JsonSentAsForm()
+        check_form_encoding(raw)
         data = read_form(request.form)
         take_redirect(data)  # a form-only field, handled before the schema sees the rest
         return data
+    if not request.mimetype and read_body(request):
+        raise errors.MissingContentType()
     raise errors.UnsupportedContentType()
+
+
+def looks_like_json(raw: bytes) -> bool:
+    """A JSON object sent as a form (``curl -d '{...}'``): no browser's form starts with "{"."""
+    if not raw.lstrip().startswith(b"{"):
+        return False
+    try:
+        json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def parsed_body() -> dict[str, Any]:

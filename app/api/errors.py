@@ -2,7 +2,8 @@
 
 Our own errors (``app.errors``), werkzeug's (404, 405, 413), flask-limiter's refusals (raised as
 ``RateLimited`` by ``app.api.rate_limits``), a rate-limit storage that fails, and anything
-unexpected all end up in :func:`handle_error`: JSON for API clients, a page for a browser's form.
+unexpected all end up in :func:`handle_error`: JSON for API clients, a page for a browser (its
+form, or an address it opened).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Whether to answer a request with a page or with JSON.
 
-A plain HTML form posted by a browser gets a page; everything else (fetch, mobile apps, curl, and
-forms that send ``Accept: application/json``) gets JSON.
+A browser gets a page: for a plain HTML form it posted, and for an address it opened (a 404, a
+405). Everything else (fetch, mobile apps, curl, and forms that send ``Accept: application/json``)
+gets JSON. A browser is told apart by its ``Accept``, which prefers ``text/html`` to JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def is_form(incoming: Request) -> bool:
 
 
 def wants_page() -> bool:
-    if not is_form(request):
+    if not (is_form(request) or request.method in ("GET", "HEAD")):
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html"

@@ -1,8 +1,8 @@
 """The OpenAPI document and its docs page: generated from the schemas and error types in use.
 
-- ``GET /openapi.json``: the document; ``GET /docs``: Swagger UI, served from this service (the
-  assets come from the flask-swagger-ui package), since a docs page loaded from a CDN is blank
-  wherever there is no internet.
+- ``GET /openapi.json``: the document; ``GET /docs``: Swagger UI (``/docs/`` redirects there),
+  served from this service (the assets come from the flask-swagger-ui package), since a docs page
+  loaded from a CDN is blank wherever there is no internet.
 - :func:`error_answers` documents an endpoint's error answers from the ``app.errors`` types it
   can raise: one entry per status, one example per error code, in the one error shape.
 - :func:`form_body` documents the ``application/x-www-form-urlencoded`` body next to the JSON
@@ -28,7 +28,7 @@ from flask import Blueprint, Flask
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 
-from app import errors
+from app import errors, messages
 from app.api.forms import REDIRECT_FIELD, REDIRECT_MAX_LENGTH
 from app.api.negotiation import FORM_TYPE
 from app.schemas import Characters, ErrorSchema, RegisterRequestSchema
@@ -184,6 +184,8 @@ class SignupApi(flask_smorest.Api):
                 static_url_path=ASSETS_URL.rstrip("/"),
             )
         )
+        # /docs/ is what people type as often as /docs: send them there (308).
+        app.add_url_rule(f"/{DOCS_PATH}/", "docs_slash", redirect_to=f"/{DOCS_PATH}")
 
 
 # Created unbound, bound to the app in ``create_app``.
@@ -301,7 +303,7 @@ def map_limits(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: An
 
 # What each example error says about which field is at fault, as the real answers do.
 _EXAMPLE_FIELDS: dict[type[HTTPException], dict[str, list[str]]] = {
-    errors.InvalidFields: {"email": ["Not a valid email address."]},
+    errors.InvalidFields: {"email": [messages.EMAIL_MESSAGE]},
     errors.CodeMismatch: {"code": [errors.CodeMismatch.description]},
     errors.CodeExpired: {"code": [errors.CodeExpired.description]},
     errors.UsernameTaken: {"username": [errors.UsernameTaken.description]},

@@ -3,7 +3,7 @@
 gunicorn answers some requests before the app sees them: a request line or a header past its
 limits (414, 431), a malformed request (400). Its answer is a small HTML page quoting the
 offending input. :func:`install` has every worker answer those in the JSON shape of
-``app.errors`` instead, with werkzeug's wording for the status and nothing of the request.
+``app.errors`` instead, with our words for the status and nothing of the request.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Logging set-up: every logger writes one JSON object per line to stdout.
+"""Logging set-up: every logger writes one JSON object per line, to stdout when serving.
 
-gunicorn's own loggers use :class:`JsonFormatter` too (app/serving/gunicorn_conf.py), so
-everything the service prints is one JSON document per line. This module imports nothing of
-the app's, so the gunicorn master can load it before any worker exists.
+Under the Flask CLI the lines go to stderr instead, so a command's output (``signups report
+--json``) is only its output. gunicorn's own loggers use :class:`JsonFormatter` too
+(app/serving/gunicorn_conf.py), so everything the service prints is one JSON document per line.
+This module imports nothing of the app's, so the gunicorn master can load it before any worker
+exists.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from flask import g, has_request_context
 from opentelemetry import trace
@@ -67,30 +69,32 @@ class TraceIdFilter(logging.Filter):
         return True
 
 
-class StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is at the time, as gunicorn and pytest replace it."""
+class JsonLinesHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` (or ``sys.stderr``) is at the time, as gunicorn and
+    pytest replace them."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, stream_name: Literal["stdout", "stderr"] = "stdout") -> None:
+        self.stream_name = stream_name
+        super().__init__(self.stream)
         self.setFormatter(JsonFormatter())
         self.addFilter(RequestIdFilter())
         self.addFilter(TraceIdFilter())
 
     @property
     def stream(self) -> TextIO:  # type: ignore[override]
-        return sys.stdout
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, value: TextIO) -> None:
-        """The stream is always the current stdout; StreamHandler's assignment is ignored."""
+        """The stream is always the current one; StreamHandler's assignment is ignored."""
 
 
-def configure_logging(level: str) -> None:
-    """Route every logger through one JSON handler on stdout, replacing ours from earlier apps."""
+def configure_logging(level: str, stream_name: Literal["stdout", "stderr"] = "stdout") -> None:
+    """Route every logger through one JSON handler, replacing ours from earlier apps."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
+    for handler in [h for h in root.handlers if isinstance(h, JsonLinesHandler)]:
         root.removeHandler(handler)
-    root.addHandler(StdoutHandler())
+    root.addHandler(JsonLinesHandler(stream_name))
     root.setLevel(level)
     # At DEBUG, botocore and urllib3 log whole request bodies: passwords and SECRET_HASH values.
     for noisy in ("botocore", "boto3", "urllib3"):

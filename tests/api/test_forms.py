@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from app import create_app
+from app import create_app, messages
 from tests.conftest import signup_body
 
 LANDING = "https://landing.example.com"
@@ -128,7 +128,8 @@ def test_an_error_re_renders_the_form_with_the_error_beside_its_field(refused):
 
     assert refused.status_code == 422
     assert 'aria-invalid="true"' in email
-    assert re.search(rf'id="{error_id}"[^>]*>Not a valid email address\.<', page)
+    message = re.escape(messages.EMAIL_MESSAGE)
+    assert re.search(rf'id="{error_id}"[^>]*>{message}<', page)
     assert 'role="alert"' in page
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "app" / "translations"
 PYBABEL = Path(sys.executable).parent / "pybabel"
 # As the Makefile's `messages` target extracts them.
-EXTRACT_OPTIONS = ("--mapping-file", "babel.cfg", "--keywords", "_l")
+EXTRACT_OPTIONS = ("--mapping-file", "babel.cfg", "--keywords", "_l", "--keywords", "_n")
 TRANSLATED = [language for language in LANGUAGES if language != "en"]
 BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
 

@@ -36,7 +36,7 @@ from tests.support.servers import free_port
 
 # Routes that serve the document itself or static files rather than an API answer.
 NOT_IN_THE_DOCUMENT = {"static", "docs_assets.static", "api-docs.openapi_json"}
-NOT_IN_THE_DOCUMENT |= {"api-docs.openapi_swagger_ui"}
+NOT_IN_THE_DOCUMENT |= {"api-docs.openapi_swagger_ui", "docs_slash"}
 
 
 @pytest.fixture
@@ -295,6 +295,14 @@ def test_the_docs_page_loads_everything_from_this_service(client):
         answer = client.get(link)
         assert answer.status_code == 200, link
         answer.close()
+
+
+def test_docs_with_a_trailing_slash_leads_to_the_docs_page(client):
+    response = client.get("/docs/", follow_redirects=True)
+
+    assert response.status_code == 200
+    assert response.request.path == "/docs"
+    assert "swagger-ui-bundle.js" in response.get_data(as_text=True)
 
 
 # Real answers, checked against the document
