@@ -90,12 +90,7 @@ def pool_settings(cognito) -> dict[str, str]:
     return cognito.settings()
 
 
-def no_pool(cognito) -> dict[str, str]:
-    """No pool: the factory warns that sign-ups are refused."""
-    return {}
-
-
-@pytest.mark.parametrize(("environment", "logger"), [(pool_settings, "botocore"), (no_pool, "app")])
+@pytest.mark.parametrize(("environment", "logger"), [(pool_settings, "botocore")])
 def test_report_json_is_pure_json_on_stdout_and_the_logs_go_to_stderr(
     sqlite_database_url, cognito, environment, logger
 ):

@@ -17,9 +17,10 @@ LANG_PARAMETER = {
     "in": "query",
     "name": LANG_FIELD,
     "required": False,
-    "schema": {"type": "string", "enum": list(LANGUAGES)},
-    "description": "The answer's language; without it, a body's lang field, Accept-Language, then "
-    "English decide. Any other value is ignored.",
+    # Any string: a landing page may pass its own language, and one we do not ship is ignored.
+    "schema": {"type": "string", "examples": list(LANGUAGES)},
+    "description": f"The answer's language: one of {', '.join(LANGUAGES)}. Any other value is "
+    "ignored; without one, a body's lang field, Accept-Language, then English decide.",
 }
 
 

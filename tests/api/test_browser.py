@@ -520,6 +520,9 @@ def test_the_demo_page_fits_a_phone(page, service, tmp_path):
     layout = page.evaluate(
         """() => ({
             overflow: document.documentElement.scrollWidth - window.innerWidth,
+            // The code snippet wraps: nothing of it is hidden behind a scroll bar.
+            hidden: [...document.querySelectorAll('pre')]
+                .map(el => el.scrollWidth - el.clientWidth),
             inputs: [...document.querySelectorAll('input:not([type=hidden])')]
                 .filter(el => el.offsetParent)
                 .map(el => parseFloat(getComputedStyle(el).fontSize)),
@@ -530,6 +533,8 @@ def test_the_demo_page_fits_a_phone(page, service, tmp_path):
     page.screenshot(path=str(tmp_path / "demo-phone.png"), full_page=True)
 
     assert layout["overflow"] <= 0  # no sideways scrolling
+    assert layout["hidden"]
+    assert max(layout["hidden"]) <= 0
     assert min(layout["inputs"]) >= 16  # phones zoom into smaller text fields
     assert min(layout["buttons"]) >= 44  # a thumb-sized target
 

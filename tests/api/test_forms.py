@@ -128,7 +128,7 @@ def test_an_error_re_renders_the_form_with_the_error_beside_its_field(refused):
 
     assert refused.status_code == 422
     assert 'aria-invalid="true"' in email
-    message = re.escape(messages.EMAIL_MESSAGE)
+    message = re.escape(str(messages.EMAIL_MESSAGE))
     assert re.search(rf'id="{error_id}"[^>]*>{message}<', page)
     assert 'role="alert"' in page
 

@@ -26,10 +26,19 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
 
 # One error, as each language says it: the stable code never changes, the words do.
 INVALID_EMAIL = {
-    "en": ("Some fields are not valid.", "Not a valid email address."),
-    "de": ("Einige Felder sind ungültig.", "Keine gültige E-Mail-Adresse."),
-    "fr": ("Certains champs ne sont pas valides.", "Adresse e-mail non valide."),
-    "es": ("Algunos campos no son válidos.", "No es una dirección de correo electrónico válida."),
+    "en": ("Some fields are not valid.", "Enter a valid email address, like ada@example.com."),
+    "de": (
+        "Einige Felder sind ungültig.",
+        "Geben Sie eine gültige E-Mail-Adresse ein, etwa ada@example.com.",
+    ),
+    "fr": (
+        "Certains champs ne sont pas valides.",
+        "Saisissez une adresse e-mail valide, par exemple ada@example.com.",
+    ),
+    "es": (
+        "Algunos campos no son válidos.",
+        "Introduzca una dirección de correo electrónico válida, como ada@example.com.",
+    ),
 }
 # The one answer to a wrong code that tells nothing of the account (SIGNUP_HIDE_EXISTING_USERS).
 WRONG_CODE = {
@@ -157,7 +166,7 @@ def test_a_lang_field_outside_the_shipped_languages_is_a_field_error(client):
     response = client.post("/register", json=signup_body(lang="pt"))
 
     assert response.status_code == 422
-    assert response.json["fields"] == {"lang": ["Must be one of: en, de, fr, es."]}
+    assert response.json["fields"] == {"lang": ["Use one of: en, de, fr, es."]}
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/openapi.json"])
@@ -184,7 +193,7 @@ def test_a_form_re_rendered_with_errors_is_in_the_chosen_language(client):
     assert response.status_code == 422
     assert '<html lang="de">' in page
     assert "Bitte überprüfen Sie das Formular" in page
-    assert "Keine gültige E-Mail-Adresse." in page
+    assert "Geben Sie eine gültige E-Mail-Adresse ein, etwa ada@example.com." in page
     assert ">Konto erstellen</button>" in page
     assert '<input type="hidden" name="lang" value="de">' in page  # the next post keeps it
 
