@@ -65,6 +65,18 @@ def browser():
         chromium.close()
 
 
+# What the browser tests photograph, kept after the run for a person to look at (git ignores it).
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """The path for one of this test's screenshots: tests/artifacts/<test>-<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    test = "".join(c if c.isalnum() or c in "-_" else "-" for c in request.node.name)
+    return lambda name: ARTIFACTS / f"{test}-{name}.png"
+
+
 @pytest.fixture(scope="session")
 def pwned_range_server() -> Iterator[PwnedRangeServer]:
     with PwnedRangeServer() as server:

@@ -514,7 +514,7 @@ def test_the_docs_page_runs_within_the_policy(page, service):
 # Looks and docs
 
 
-def test_the_demo_page_fits_a_phone(page, service, tmp_path):
+def test_the_demo_page_fits_a_phone(page, service, screenshot):
     page.goto(f"{service}/")
 
     layout = page.evaluate(
@@ -530,7 +530,7 @@ def test_the_demo_page_fits_a_phone(page, service, tmp_path):
                 .filter(el => el.offsetParent).map(el => el.getBoundingClientRect().height),
         })"""
     )
-    page.screenshot(path=str(tmp_path / "demo-phone.png"), full_page=True)
+    page.screenshot(path=screenshot("demo-phone"), full_page=True)
 
     assert layout["overflow"] <= 0  # no sideways scrolling
     assert layout["hidden"]
@@ -564,13 +564,13 @@ IN_LANGUAGE = {
 
 
 @pytest.mark.parametrize("language", sorted(IN_LANGUAGE))
-def test_the_demo_page_in_each_language_fits_a_phone(page, service, tmp_path, language):
+def test_the_demo_page_in_each_language_fits_a_phone(page, service, screenshot, language):
     heading, email_label, button, unreachable = IN_LANGUAGE[language]
     page.goto(f"{service}/?lang={language}")
 
     page.get_by_role("heading", name=heading).wait_for()
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    page.screenshot(path=str(tmp_path / f"demo-phone-{language}.png"), full_page=True)
+    page.screenshot(path=screenshot(f"demo-{language}"), full_page=True)
     page.route(f"{service}/register", lambda route: route.abort())
     page.get_by_label(email_label, exact=True).fill("ada@example.com")
     page.locator("#register-password").fill(PASSWORD)

@@ -322,7 +322,7 @@ def opened(browser, report_file: Path, viewport: dict[str, int]):
 
 @pytest.mark.browser
 @pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
-def test_the_page_shows_every_figure_and_fits(browser, report_file, tmp_path, size, viewport):
+def test_the_page_shows_every_figure_and_fits(browser, report_file, screenshot, size, viewport):
     page = opened(browser, report_file, viewport)
     try:
         page.locator("details").evaluate("details => { details.open = true; }")
@@ -338,7 +338,7 @@ def test_the_page_shows_every_figure_and_fits(browser, report_file, tmp_path, si
                 styled: getComputedStyle(document.querySelector('main')).maxWidth,
             })"""
         )
-        page.screenshot(path=str(tmp_path / f"report-{size}.png"), full_page=True)
+        page.screenshot(path=screenshot(f"report-{size}"), full_page=True)
         elsewhere = page.elsewhere
     finally:
         page.context.close()

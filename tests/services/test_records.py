@@ -40,7 +40,9 @@ def test_the_identity_is_kept_as_a_keyed_hash_not_the_email(client, database_url
 
     [record] = records(database_url)
     assert re.fullmatch(r"[0-9a-f]{64}", record["identity_hash"])
-    assert "ada" not in str(record)
+    # Not the address, nor its domain; the local part alone proves nothing: "ada" is hex, so a
+    # UUID or hash column may hold it by chance.
+    assert "example.com" not in str(record)
 
 
 def test_a_form_post_is_recorded_as_a_form(client, database_url):

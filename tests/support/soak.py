@@ -37,6 +37,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from app.identity import canonical_identity
+from app.services.keyed_hash import derive_key, keyed_hash
 from tests.support import databases
 from tests.support.cognito_double import CognitoDouble
 from tests.support.faults import RedisServer, TcpProxy
@@ -396,7 +398,10 @@ def problems(stand: Stand, traffic: Traffic, seconds: float, faults: list[Fault]
         outcomes = [row["outcome"] for row in by_sub.get(user.sub, [])]
         expected = "confirmed" if user.confirmed else "created"
         if outcomes != [expected]:
-            found.append(f"user {username}: {expected} in Cognito, records say {outcomes}")
+            found.append(
+                f"user {username}: {expected} in Cognito, records say {outcomes}; its attempts: "
+                f"{_attempts(stand, rows, username)}"
+            )
     subs = {user.sub for user in users.values()}
     for row in rows:
         if row["user_sub"] and row["user_sub"] not in subs:
@@ -405,6 +410,17 @@ def problems(stand: Stand, traffic: Traffic, seconds: float, faults: list[Fault]
             found.append(f"record {row['id']} is still pending")
     found += [f"reached Cognito: {violation}" for violation in stand.cognito.violations]
     return found
+
+
+def _attempts(stand: Stand, rows: list[dict], username: str) -> list[str]:
+    """Every record of one person, as the service keys them, for a problem worth chasing."""
+    key = derive_key(stand.cognito.client_secret, "identity")
+    identity = keyed_hash(key, canonical_identity(username))
+    return [
+        f"{row['id']} {row['created_at']:%H:%M:%S.%f} {row['outcome']} {row['error_code']}"
+        for row in rows
+        if row["identity_hash"] == identity
+    ]
 
 
 def _wrong_answer(answer: Answer, seconds: float) -> str | None:
