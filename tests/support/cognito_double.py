@@ -42,6 +42,7 @@ class Received:
 class UserState:
     sub: str
     confirmed: bool
+    created_at: float  # seconds since the epoch, as ListUsers has UserCreateDate
 
 
 class CognitoDouble(EmbeddedCognito):
@@ -73,9 +74,21 @@ class CognitoDouble(EmbeddedCognito):
             user["Username"]: UserState(
                 next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub"),
                 user["UserStatus"] == "CONFIRMED",
+                float(user["UserCreateDate"]),
             )
             for user in self._pool_users()
         }
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no call is being answered (one its caller gave up on included); whether
+        that happened within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return True
+            time.sleep(0.05)
+        return False
 
     def fail_next(
         self,

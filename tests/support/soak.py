@@ -354,10 +354,26 @@ def run(
     # the service first (gracefully: every request in flight finishes), as sleeping for a while
     # did not, on a machine busy enough to stretch a request past any fixed wait.
     stand.server.stop()
+    # And a call the service gave up on (a timeout) may still be in the double, about to create
+    # its user: reconciliation must see the pool as it will stay.
+    if not stand.cognito.wait_idle(timeout=30):
+        log("the Cognito double was still answering a call 30 s after the service stopped")
+    reconciling_from = time.time()
     log(summary(traffic))
     for args in (["--from-log", str(stand.server.stdout)], ["--older-than", "0"]):
         log(reconcile(stand, *args))
-    return problems(stand, traffic, seconds, schedule(stand) if faults else [])
+    found = problems(stand, traffic, seconds, schedule(stand) if faults else [])
+    return [_when(problem, stand, reconciling_from) for problem in found]
+
+
+def _when(problem: str, stand: Stand, reconciling_from: float) -> str:
+    """A missing user's problem, with when the double created it against the reconciliation."""
+    if not problem.startswith("user "):
+        return problem
+    user = stand.cognito.users().get(problem.split()[1].rstrip(":"))
+    if user is None:
+        return problem
+    return f"{problem}; created {reconciling_from - user.created_at:.1f} s before reconciling"
 
 
 def reconcile(stand: Stand, *args: str) -> str:
