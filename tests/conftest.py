@@ -70,11 +70,10 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture
-def screenshot(request: pytest.FixtureRequest) -> Callable[[str], Path]:
-    """The path for one of this test's screenshots: tests/artifacts/<test>-<name>.png."""
+def screenshot() -> Callable[[str], Path]:
+    """The path of a named screenshot: tests/artifacts/<name>.png."""
     ARTIFACTS.mkdir(exist_ok=True)
-    test = "".join(c if c.isalnum() or c in "-_" else "-" for c in request.node.name)
-    return lambda name: ARTIFACTS / f"{test}-{name}.png"
+    return lambda name: ARTIFACTS / f"{name}.png"
 
 
 @pytest.fixture(scope="session")
