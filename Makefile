@@ -7,7 +7,7 @@ TRANSLATIONS := app/translations
 # The compiled catalogs are build output, made from the translators' .po files (not in git).
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test lint format setup messages clean bench bench-patches soak
+.PHONY: run test lint format setup messages clean bench bench-patches bench-report soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench: $(VENV)/.dev
 # Each serving patch against the same code without it, in turns (bench/patches.py): keep or remove.
 bench-patches: $(VENV)/.dev
 	$(BIN)/python bench/patches.py
+
+# What the conversion report takes on 10 thousand to a million people (bench/report.py).
+bench-report: $(VENV)/.dev
+	$(BIN)/python bench/report.py
 
 # The long soak test (tests/serving/test_soak.py, marked slow): mixed traffic through gunicorn while
 # Cognito, Redis and PostgreSQL fail in turn, then reconciliation; fails unless the records match
