@@ -362,18 +362,7 @@ def run(
     log(summary(traffic))
     for args in (["--from-log", str(stand.server.stdout)], ["--older-than", "0"]):
         log(reconcile(stand, *args))
-    found = problems(stand, traffic, seconds, schedule(stand) if faults else [])
-    return [_when(problem, stand, reconciling_from) for problem in found]
-
-
-def _when(problem: str, stand: Stand, reconciling_from: float) -> str:
-    """A missing user's problem, with when the double created it against the reconciliation."""
-    if not problem.startswith("user "):
-        return problem
-    user = stand.cognito.users().get(problem.split()[1].rstrip(":"))
-    if user is None:
-        return problem
-    return f"{problem}; created {reconciling_from - user.created_at:.1f} s before reconciling"
+    return problems(stand, traffic, seconds, schedule(stand) if faults else [], reconciling_from)
 
 
 def reconcile(stand: Stand, *args: str) -> str:
@@ -399,7 +388,9 @@ def summary(traffic: Traffic) -> str:
     return "\n".join(lines)
 
 
-def problems(stand: Stand, traffic: Traffic, seconds: float, faults: list[Fault]) -> list[str]:
+def problems(
+    stand: Stand, traffic: Traffic, seconds: float, faults: list[Fault], reconciling_from: float
+) -> list[str]:
     found = [problem for a in traffic.answers if (problem := _wrong_answer(a, seconds))]
     for fault in faults:
         if not any(a.code in fault.shows_as for a in traffic.answers):
@@ -415,8 +406,9 @@ def problems(stand: Stand, traffic: Traffic, seconds: float, faults: list[Fault]
         expected = "confirmed" if user.confirmed else "created"
         if outcomes != [expected]:
             found.append(
-                f"user {username}: {expected} in Cognito, records say {outcomes}; its attempts: "
-                f"{_attempts(stand, rows, username)}"
+                f"user {username}: {expected} in Cognito "
+                f"{reconciling_from - user.created_at:.1f} s before reconciling, records say "
+                f"{outcomes}; its attempts: {_attempts(stand, rows, username)}"
             )
     subs = {user.sub for user in users.values()}
     for row in rows:
