@@ -1,12 +1,12 @@
 """What the conversion report costs on a large table.
 
 `.venv/bin/python bench/report.py [--people 10000 100000 1000000] [--runs 5]`: for each size, a
-fresh PostgreSQL database (BENCH_POSTGRES_URL, default the machine's 127.0.0.1:5432 as postgres)
-is migrated and filled with that many people's attempts, spread over 30 days, three variants and
-two campaigns: 82 % of people's attempts create a user, 60 % of those are confirmed and 70 % of the
-confirmed are signed in; 15 % fail, 3 % are refused by a rule, 5 % tripped one in shadow mode; and
-one row in ten has an earlier failed attempt by the same person. Indexes as the migrations make
-them. Then, in turns, it times:
+fresh PostgreSQL database (the machine's, as `make bench` makes them: bench/run.py) is migrated and
+filled with that many people's attempts, spread over 30 days, three variants and two campaigns: 82 %
+of people's attempts create a user, 60 % of those are confirmed and 70 % of the confirmed are signed
+in; 15 % fail, 3 % are refused by a rule, 5 % tripped one in shadow mode; and one row in ten has an
+earlier failed attempt by the same person. Indexes as the migrations make them.
+Then, in turns, it times:
 
 - ``build``: the report's queries and figures in-process (``app.services.conversion.build``),
   what the admin page waits for beyond rendering;
@@ -35,8 +35,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-NAME = "signup_bench_report"
+from bench import run
 
 # People first (one row each), then a second attempt for every tenth person, an hour earlier
 # and failed, as a retry before the one that worked would be.
@@ -67,25 +66,6 @@ INSERT INTO signup_records (created_at, identity_hash, outcome, error_code, clie
 SELECT created_at - interval '1 hour', identity_hash, 'failed', 'upstream_timeout', 'json', variant
 FROM signup_records WHERE id % 10 = 0
 """
-
-
-def database_url(name: str) -> str:
-    base = psycopg.conninfo.conninfo_to_dict(ADMIN)
-    user, host, port = base.get("user", "postgres"), base.get("host", "127.0.0.1"), base.get("port")
-    return f"postgresql+psycopg://{user}@{host}:{port or 5432}/{name}"
-
-
-def recreate(name: str) -> None:
-    drop(name)
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop(name: str) -> None:
-    """Dropped with the in-process app's pooled connections still open (FORCE ends them)."""
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        admin.execute(query)
 
 
 def flask(env: dict[str, str], *args: str) -> None:
@@ -129,15 +109,13 @@ def main() -> None:
     args = parser.parse_args()
 
     page = Path(tempfile.mkdtemp()) / "report.html"
-    env = {**os.environ, "DATABASE_URL": database_url(NAME), "LOG_LEVEL": "WARNING"}
-    report = partial(flask, env, "signups", "report")
     print(f"{'people':>9} {'rows':>9}  {'what':<22} {'median':>8} {'fastest':>8}")
     for people in args.people:
-        recreate(NAME)
-        try:
-            flask(env, "db", "upgrade")
-            rows = seed(env["DATABASE_URL"], people)
+        with run.database(dict(os.environ)) as url:
+            env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+            rows = seed(url, people)
             build = in_process(env)
+            report = partial(flask, env, "signups", "report")
             commands: dict[str, Callable[[], None]] = {
                 "build (in-process)": build,
                 "report --json": partial(report, "--json"),
@@ -147,17 +125,15 @@ def main() -> None:
             build()  # warm: the first query plans, the first page reads
             times: dict[str, list[float]] = {what: [] for what in commands}
             for _ in range(args.runs):
-                for what, run in commands.items():  # in turns, so drift touches each alike
+                for what, command in commands.items():  # in turns: drift touches each alike
                     started = time.perf_counter()
-                    run()
+                    command()
                     times[what].append(time.perf_counter() - started)
-            for what, taken in times.items():
-                print(
-                    f"{people:>9} {rows:>9}  {what:<22} "
-                    f"{statistics.median(taken):>7.2f}s {min(taken):>7.2f}s"
-                )
-        finally:
-            drop(NAME)
+        for what, taken in times.items():
+            print(
+                f"{people:>9} {rows:>9}  {what:<22} "
+                f"{statistics.median(taken):>7.2f}s {min(taken):>7.2f}s"
+            )
 
 
 if __name__ == "__main__":
